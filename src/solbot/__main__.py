@@ -1,0 +1,3 @@
+from solbot.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""One typed, frozen Settings object, loaded once at the edge (env prefix SOLBOT_).
+
+Nothing else in solbot reads os.environ. Secrets are `SecretStr`, so they never show in a repr.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from solbot.errors import ConfigError
+
+__all__ = ["Settings", "SimnetSettings", "load_settings", "load_simnet_settings", "simnet_urls"]
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+def _default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Everything the bot can be told, with the defaults of CONTRACT.md."""
+
+    model_config = SettingsConfigDict(env_prefix="SOLBOT_", frozen=True, extra="ignore")
+
+    jupiter_url: str = "https://api.jup.ag/swap/v1"
+    jupiter_price_url: str = "https://api.jup.ag/price/v3"
+    dflow_url: str = "https://quote-api.dflow.net"
+    hashflow_url: str = "https://api.hashflow.com"
+    pyth_url: str = "https://hermes.pyth.network"
+    rpc_url: str = "https://api.mainnet-beta.solana.com"
+    rpc_ws_url: str = "wss://api.mainnet-beta.solana.com"
+    jupiter_api_key: SecretStr | None = None
+    dflow_api_key: SecretStr | None = None
+    hashflow_api_key: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    database_url: SecretStr = SecretStr("sqlite+aiosqlite:///./solbot.db")
+    quote_deadline_ms: Annotated[int, Field(ge=100, le=60_000)] = 2000
+    master_key: SecretStr | None = None
+    api_host: str = "127.0.0.1"
+    api_port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    instance_id: str = Field(default_factory=_default_instance_id)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    simnet: bool = False
+
+    @field_validator(
+        "jupiter_url", "jupiter_price_url", "dflow_url", "hashflow_url", "pyth_url", "rpc_url"
+    )
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("rpc_ws_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value.rstrip("/")
+
+
+class SimnetSettings(BaseSettings):
+    """How the embedded simnet behaves (env prefix SOLBOT_SIM_)."""
+
+    model_config = SettingsConfigDict(env_prefix="SOLBOT_SIM_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    rpc_port: Annotated[int, Field(ge=0, le=65535)] = 8899
+    ws_port: Annotated[int, Field(ge=0, le=65535)] = 8900
+    venues_port: Annotated[int, Field(ge=0, le=65535)] = 8910
+    slot_ms: Annotated[int, Field(ge=1, le=60_000)] = 400
+    seed: int = 7
+    background_trades_per_s: Annotated[float, Field(ge=0, le=1000)] = 2.0
+    price_tick_ms: Annotated[int, Field(ge=10, le=60_000)] = 400
+    data_dir: str = ".simnet"
+
+
+def _load(cls: type[_S], **overrides: Any) -> _S:
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        name = prefix + str(first["loc"][0]).upper() if first["loc"] else prefix
+        raise ConfigError(f"invalid setting {name}: {first['msg']}", variable=name) from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read Settings from the environment; one line naming the variable when one is invalid."""
+    return _load(Settings, **overrides)
+
+
+def load_simnet_settings(**overrides: Any) -> SimnetSettings:
+    return _load(SimnetSettings, **overrides)
+
+
+def simnet_urls(sim: SimnetSettings) -> dict[str, str]:
+    """The upstream URLs of Settings that point the bot at a running simnet."""
+    venues = f"http://{sim.host}:{sim.venues_port}"
+    return {
+        "jupiter_url": f"{venues}/jupiter/swap/v1",
+        "jupiter_price_url": f"{venues}/jupiter/price/v3",
+        "dflow_url": f"{venues}/dflow",
+        "hashflow_url": f"{venues}/hashflow",
+        "pyth_url": f"{venues}/pyth",
+        "rpc_url": f"http://{sim.host}:{sim.rpc_port}",
+        "rpc_ws_url": f"ws://{sim.host}:{sim.ws_port}",
+    }

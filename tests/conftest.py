@@ -1,0 +1,1 @@
+"""Shared fixtures: real services (Redis, PostgreSQL) by URL, each test on its own db/prefix."""

@@ -1,0 +1,109 @@
+"""The HTTP API: one FastAPI app built from the composition root's services."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from solbot.api._errors import error_response, install_error_handlers
+from solbot.api._json import JSONBytes
+from solbot.ops import Metrics, get_logger, request_id_var
+
+__all__ = ["ReadinessCheck", "RequestIdMiddleware", "create_app"]
+
+_log = get_logger("solbot.api")
+
+ReadinessCheck = Callable[[], Awaitable[str | None]]  # None when ready, else why not
+
+
+class RequestIdMiddleware:
+    """Gives each HTTP request an id (the caller's X-Request-ID or a new one), echoes it back,
+    binds it to the logs, and logs one access line. Plain ASGI: no per-request task."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = (
+            dict(scope.get("headers") or []).get(b"x-request-id", b"").decode(errors="ignore")
+        )
+        request_id = incoming[:64] if incoming and incoming.isprintable() else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status_holder = [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.http_requests.labels(path, str(status_holder[0])).inc()
+            _log.info(
+                "http_request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status_holder[0],
+                elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            request_id_var.reset(token)
+
+
+def create_app(
+    *,
+    metrics: Metrics,
+    readiness_checks: dict[str, ReadinessCheck] | None = None,
+    routers: list[Any] | None = None,
+    title: str = "retail-sol-bot",
+) -> FastAPI:
+    app = FastAPI(title=title, version="0.1.0", default_response_class=JSONBytes)
+    install_error_handlers(app)
+    checks = readiness_checks or {}
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> Response:
+        """200 while the process lives."""
+        return JSONBytes({"status": "ok"})
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> Response:
+        """200 when every dependency answers, else 503 naming the ones that do not."""
+        failing: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                problem = await check()
+            except Exception as exc:  # a readiness probe reports, never raises
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem is not None:
+                failing[name] = problem
+        if failing:
+            return error_response(
+                503, "NOT_READY", f"not ready: {', '.join(sorted(failing))}", failing
+            )
+        return JSONBytes({"status": "ready", "checks": sorted(checks)})
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics_endpoint(_request: Request) -> Response:
+        """Prometheus text exposition."""
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    for router in routers or []:
+        app.include_router(router)
+    app.add_middleware(RequestIdMiddleware, metrics=metrics)
+    return app

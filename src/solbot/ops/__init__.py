@@ -1,0 +1,7 @@
+"""Operability: structured logs, metrics, health."""
+
+from solbot.ops._logging import configure_logging, get_logger, request_id_var
+from solbot.ops._metrics import Metrics
+from solbot.ops._serving import AsgiServer
+
+__all__ = ["AsgiServer", "Metrics", "configure_logging", "get_logger", "request_id_var"]

@@ -32,7 +32,7 @@ class AsgiServer:
         *,
         backlog: int = 4096,
         ws_ping_interval: float | None = 20.0,
-        timeout_graceful_shutdown: float = 5.0,
+        timeout_graceful_shutdown: int = 5,
     ) -> None:
         self._config = uvicorn.Config(
             app,

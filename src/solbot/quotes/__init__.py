@@ -1,0 +1,1 @@
+"""Quote aggregation: confidence, scoring, selection across venues."""

@@ -387,16 +387,31 @@ class SimChain:
         return base + priority, budget.unit_price_micro_lamports
 
     def simulate(
-        self, tx: VersionedTransaction, *, replace_recent_blockhash: bool = False
+        self,
+        tx: VersionedTransaction,
+        *,
+        replace_recent_blockhash: bool = False,
+        sig_verify: bool = True,
     ) -> SimulationResult:
-        """Run `tx` without committing it, as simulateTransaction / preflight do."""
+        """Run `tx` without committing it, as simulateTransaction / preflight do.
+
+        `sig_verify=False` simulates unsigned or partially signed transactions, as
+        simulateTransaction does by default on mainnet.
+        """
         keys, _ = self._keys(tx)
         if not replace_recent_blockhash and not self.blockhash_valid(tx.message.recent_blockhash):
             return SimulationResult(
                 TransactionErrorFieldless.BlockhashNotFound, [], 0, 0, [], [], {}
             )
         pre = self._token_balances(keys)
-        result = self._svm.simulate_transaction(tx)
+        if sig_verify:
+            result = self._svm.simulate_transaction(tx)
+        else:
+            self._svm.with_sigverify(False)
+            try:
+                result = self._svm.simulate_transaction(tx)
+            finally:
+                self._svm.with_sigverify(True)
         if isinstance(result, FailedTransactionMetadata):
             meta = result.meta()
             return SimulationResult(

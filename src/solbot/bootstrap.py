@@ -6,17 +6,39 @@ The app's lifespan, each CLI command and the tests build the bot through here an
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from solbot.api import create_app
+from solbot.api._quotes import quotes_router
 from solbot.config import Settings
-from solbot.ops import Metrics
+from solbot.domain import QuoteSource
+from solbot.ops import Metrics, get_logger
+from solbot.quotes import GuardedSource, MintDirectory, QuoteAggregator, QuoteBook, QuoteService
+from solbot.resilience import (
+    BreakerStateStore,
+    CircuitBreaker,
+    InMemoryBreakerStore,
+    LatencyTracker,
+    LocalRateLimiter,
+    RateLimiter,
+    RedisBreakerStore,
+    RedisRateLimiter,
+    RetryPolicy,
+    SharedCircuitBreaker,
+    Transition,
+)
+from solbot.rpc import RpcClient
+from solbot.venues import DFlowClient, HashflowClient, JupiterClient, PythClient, build_http_client
 
 __all__ = ["Services", "build_app", "build_services"]
+
+_log = get_logger("solbot.bootstrap")
 
 
 @dataclass(slots=True)
@@ -24,6 +46,81 @@ class Services:
     settings: Settings
     metrics: Metrics
     http: httpx.AsyncClient
+    rpc: RpcClient
+    redis: Any | None
+    quotes: QuoteService
+
+
+def _log_transition(transition: Transition) -> None:
+    _log.warning(
+        "circuit_transition",
+        source=transition.source,
+        from_state=transition.from_state.label,
+        to_state=transition.to_state.label,
+        reason=transition.reason,
+    )
+
+
+def _build_quotes(
+    settings: Settings, http: httpx.AsyncClient, rpc: RpcClient, redis: Any | None, metrics: Metrics
+) -> QuoteService:
+    latency = LatencyTracker()
+    store: BreakerStateStore = (
+        RedisBreakerStore(redis, prefix=settings.redis_prefix, instance_id=settings.instance_id)
+        if redis is not None
+        else InMemoryBreakerStore()
+    )
+    clients: list[tuple[QuoteSource, int, float]] = [
+        (
+            JupiterClient(
+                http,
+                settings.jupiter_url,
+                price_url=settings.jupiter_price_url,
+                api_key=settings.jupiter_api_key,
+            ),
+            settings.jupiter_rps,
+            1.0,
+        ),
+        (
+            DFlowClient(http, settings.dflow_url, api_key=settings.dflow_api_key),
+            settings.dflow_rps,
+            1.0,
+        ),
+        (
+            HashflowClient(http, settings.hashflow_url, api_key=settings.hashflow_api_key),
+            settings.hashflow_rps,
+            1.0,
+        ),
+        (PythClient(http, settings.pyth_url), settings.pyth_rps, 0.5),
+    ]
+    sources: dict[str, GuardedSource] = {}
+    for client, rps, attempt_cap_s in clients:
+        limiter: RateLimiter = (
+            RedisRateLimiter(redis, client.name, rps, prefix=settings.redis_prefix)
+            if redis is not None
+            else LocalRateLimiter(rps)
+        )
+        breaker = SharedCircuitBreaker(
+            CircuitBreaker(client.name, on_transition=_log_transition),
+            store,
+            check_interval_s=0.25 if redis is not None else 0.0,
+        )
+        sources[client.name] = GuardedSource(
+            client,
+            breaker=breaker,
+            limiter=limiter,
+            retry=RetryPolicy(max_attempts=3),
+            attempt_timeout_cap_s=attempt_cap_s,
+            latency=latency,
+            metrics=metrics,
+        )
+    return QuoteService(
+        QuoteAggregator(sources, latency=latency),
+        QuoteBook(wall_clock=time.time),
+        MintDirectory(rpc),
+        metrics,
+        deadline_ms=settings.quote_deadline_ms,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -31,25 +128,47 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
     """Every long-lived resource of one bot instance, closed in reverse order on exit."""
     metrics = Metrics()
     async with contextlib.AsyncExitStack() as stack:
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(
-                timeout=httpx.Timeout(5.0, connect=2.0),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        http = build_http_client(settings, max_connections=400, max_keepalive_connections=200)
+        stack.push_async_callback(http.aclose)
+        redis: Any | None = None
+        if settings.redis_url is not None:
+            import redis.asyncio as redis_asyncio
+
+            redis = redis_asyncio.from_url(
+                settings.redis_url.get_secret_value(),
+                socket_timeout=1.0,
+                socket_connect_timeout=1.0,
+                health_check_interval=10,
             )
+            stack.push_async_callback(redis.aclose)
+        rpc = RpcClient(http, settings.rpc_url)
+        yield Services(
+            settings=settings,
+            metrics=metrics,
+            http=http,
+            rpc=rpc,
+            redis=redis,
+            quotes=_build_quotes(settings, http, rpc, redis, metrics),
         )
-        yield Services(settings=settings, metrics=metrics, http=http)
 
 
 def build_app(services: Services) -> FastAPI:
     """The HTTP API over already-built services."""
 
     async def rpc_ready() -> str | None:
-        response = await services.http.post(
-            services.settings.rpc_url,
-            json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"},
-            timeout=2.0,
-        )
-        body = response.json()
-        return None if body.get("result") == "ok" else f"rpc: {body.get('error')}"
+        result = await services.rpc.call("getHealth", [], timeout_s=2.0)
+        return None if result == "ok" else f"rpc answered {result!r}"
 
-    return create_app(metrics=services.metrics, readiness_checks={"rpc": rpc_ready})
+    checks = {"rpc": rpc_ready}
+    if services.redis is not None:
+        redis = services.redis
+
+        async def redis_ready() -> str | None:
+            return None if await redis.ping() else "redis did not answer PING"
+
+        checks["redis"] = redis_ready
+    return create_app(
+        metrics=services.metrics,
+        readiness_checks=checks,
+        routers=[quotes_router(services.quotes)],
+    )

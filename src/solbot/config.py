@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     database_url: SecretStr = SecretStr("sqlite+aiosqlite:///./solbot.db")
     quote_deadline_ms: Annotated[int, Field(ge=100, le=60_000)] = 2000
+    # Each venue's plan, in requests per second; shared by all instances when Redis is set.
+    jupiter_rps: Annotated[int, Field(ge=1, le=100_000)] = 10
+    dflow_rps: Annotated[int, Field(ge=1, le=100_000)] = 20
+    hashflow_rps: Annotated[int, Field(ge=1, le=100_000)] = 20
+    pyth_rps: Annotated[int, Field(ge=1, le=100_000)] = 30
+    redis_prefix: str = "solbot:"
     master_key: SecretStr | None = None
     api_host: str = "127.0.0.1"
     api_port: Annotated[int, Field(ge=0, le=65535)] = 8000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -68,7 +68,7 @@ class RequestIdMiddleware:
 def create_app(
     *,
     metrics: Metrics,
-    readiness_checks: dict[str, ReadinessCheck] | None = None,
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     routers: list[Any] | None = None,
     title: str = "retail-sol-bot",
 ) -> FastAPI:

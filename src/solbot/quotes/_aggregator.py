@@ -1,0 +1,242 @@
+"""Jupiter first, DFlow and Hashflow in parallel when Jupiter disappoints, Pyth as the last
+resort; every source's outcome collected, the best-scored quote returned within the deadline.
+
+The sequence for one request:
+1. Jupiter and Pyth start together (Pyth is both the independent mark and the last resort).
+2. Jupiter gets until the hedge delay (its recent p95, clamped to [50, 300] ms). An error, no
+   answer yet, or an answer judged below high confidence starts DFlow and Hashflow at once.
+3. Everything started is awaited until it finishes or the deadline (minus a margin to write the
+   answer) arrives; once the fallbacks have answered and an executable quote is in hand,
+   stragglers get a short grace and are then cancelled.
+4. Every quote is judged against the mark (Pyth, else the other venues' median) and ranked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from solbot.domain import QuoteRequest, VenueQuote
+from solbot.errors import NoRoute, SolbotError
+from solbot.quotes._guarded import GuardedSource, SourceOutcome
+from solbot.quotes._request import QUOTE_SOURCES, QuoteQuery
+from solbot.quotes._scoring import Confidence, ScoredQuote, judge, rank
+from solbot.resilience import Clock, Deadline, LatencyTracker, SingleFlight, monotonic
+
+__all__ = ["AggregatedQuote", "AllSourcesFailed", "QuoteAggregator"]
+
+PRIMARY = "jupiter"
+FALLBACKS = ("dflow", "hashflow")
+ORACLE = "pyth"
+
+
+class AllSourcesFailed(SolbotError):
+    code = "ALL_SOURCES_FAILED"
+
+    def __init__(self, message: str, outcomes: list[SourceOutcome]) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes
+
+
+class NoRouteAnywhere(NoRoute):
+    def __init__(self, message: str, outcomes: list[SourceOutcome]) -> None:
+        super().__init__(message, source="all")
+        self.outcomes = outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class AggregatedQuote:
+    best: ScoredQuote
+    outcomes: list[SourceOutcome]
+    elapsed_ms: float
+
+
+class QuoteAggregator:
+    def __init__(
+        self,
+        sources: Mapping[str, GuardedSource],
+        *,
+        latency: LatencyTracker,
+        clock: Clock = monotonic,
+        answer_margin_s: float = 0.03,
+        straggler_grace_s: float = 0.05,
+        mark_wait_s: float = 0.05,
+    ) -> None:
+        self._sources = dict(sources)
+        self._latency = latency
+        self._clock = clock
+        self._answer_margin_s = answer_margin_s
+        self._straggler_grace_s = straggler_grace_s
+        self._mark_wait_s = mark_wait_s
+        self._flights: SingleFlight[QuoteQuery, AggregatedQuote] = SingleFlight()
+
+    @property
+    def source_names(self) -> list[str]:
+        return [name for name in QUOTE_SOURCES if name in self._sources]
+
+    def guarded(self, name: str) -> GuardedSource | None:
+        return self._sources.get(name)
+
+    async def quote(self, query: QuoteQuery, deadline: Deadline) -> AggregatedQuote:
+        """The best quote for `query`; identical concurrent queries share one computation."""
+        return await self._flights.do(query, lambda: self._quote(query, deadline))
+
+    async def _quote(self, query: QuoteQuery, deadline: Deadline) -> AggregatedQuote:
+        started = self._clock()
+        request = QuoteRequest(
+            input_mint=query.input_mint,
+            output_mint=query.output_mint,
+            amount=query.amount,
+            slippage_bps=query.slippage_bps,
+            swap_mode=query.swap_mode,
+        )
+        wanted = [name for name in query.sources if name in self._sources]
+        tasks: dict[str, asyncio.Task[SourceOutcome]] = {}
+
+        def start(name: str) -> None:
+            if name in wanted and name not in tasks:
+                tasks[name] = asyncio.create_task(
+                    self._sources[name].quote(request, deadline), name=f"quote-{name}"
+                )
+
+        try:
+            start(PRIMARY)
+            start(ORACLE)
+            if not await self._primary_is_enough(tasks, query, deadline):
+                for name in FALLBACKS:
+                    start(name)
+            await self._collect(tasks, deadline)
+        finally:
+            for task in tasks.values():
+                if not task.done():
+                    task.cancel()
+            for task in tasks.values():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+        outcomes = self._outcomes(tasks, wanted)
+        best = self._select(outcomes, query)
+        elapsed_ms = (self._clock() - started) * 1000
+        if best is None:
+            raise self._failure(outcomes)
+        return AggregatedQuote(best=best, outcomes=outcomes, elapsed_ms=elapsed_ms)
+
+    async def _primary_is_enough(
+        self, tasks: dict[str, asyncio.Task[SourceOutcome]], query: QuoteQuery, deadline: Deadline
+    ) -> bool:
+        primary = tasks.get(PRIMARY)
+        if primary is None:
+            return False
+        hedge_s = min(self._latency.hedge_delay(PRIMARY), self._budget(deadline))
+        done, _ = await asyncio.wait({primary}, timeout=hedge_s)
+        if not done:
+            return False
+        outcome = primary.result()
+        if outcome.quote is None:
+            return False
+        mark = await self._oracle_mark(tasks, deadline)
+        judgement = judge(outcome.quote, mark_out=mark, slippage_bps=query.slippage_bps)
+        return judgement.confidence is Confidence.HIGH
+
+    async def _oracle_mark(
+        self, tasks: dict[str, asyncio.Task[SourceOutcome]], deadline: Deadline
+    ) -> int | None:
+        oracle = tasks.get(ORACLE)
+        if oracle is None:
+            return None
+        if not oracle.done():
+            await asyncio.wait({oracle}, timeout=min(self._mark_wait_s, self._budget(deadline)))
+        if not oracle.done() or oracle.cancelled():
+            return None
+        quote = oracle.result().quote
+        return None if quote is None else quote.out_amount
+
+    def _budget(self, deadline: Deadline) -> float:
+        return max(0.0, deadline.remaining() - self._answer_margin_s)
+
+    async def _collect(
+        self, tasks: dict[str, asyncio.Task[SourceOutcome]], deadline: Deadline
+    ) -> None:
+        pending = {t for t in tasks.values() if not t.done()}
+        grace_until: float | None = None
+        while pending:
+            timeout = self._budget(deadline)
+            if grace_until is not None:
+                timeout = min(timeout, max(0.0, grace_until - self._clock()))
+            if timeout <= 0:
+                return
+            done, pending = await asyncio.wait(
+                pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                return
+            if grace_until is None and self._enough_in_hand(tasks):
+                grace_until = self._clock() + self._straggler_grace_s
+
+    def _enough_in_hand(self, tasks: dict[str, asyncio.Task[SourceOutcome]]) -> bool:
+        """The fallbacks have answered and some executable quote exists: stop waiting soon."""
+        fallbacks = [tasks[n] for n in FALLBACKS if n in tasks]
+        if any(not t.done() for t in fallbacks):
+            return False
+        return any(
+            t.done() and not t.cancelled() and (q := t.result().quote) is not None and q.executable
+            for t in tasks.values()
+        )
+
+    def _outcomes(
+        self, tasks: dict[str, asyncio.Task[SourceOutcome]], wanted: list[str]
+    ) -> list[SourceOutcome]:
+        outcomes: list[SourceOutcome] = []
+        for name in QUOTE_SOURCES:
+            if name not in self._sources:
+                continue
+            task = tasks.get(name)
+            if name not in wanted:
+                outcomes.append(SourceOutcome(name, "skipped", reason="not requested"))
+            elif task is None:
+                outcomes.append(SourceOutcome(name, "skipped", reason="not needed"))
+            elif task.cancelled():
+                outcomes.append(
+                    SourceOutcome(name, "timeout", reason="no answer before the deadline")
+                )
+            else:
+                outcomes.append(task.result())
+        return outcomes
+
+    def _select(self, outcomes: list[SourceOutcome], query: QuoteQuery) -> ScoredQuote | None:
+        quotes = {o.source: o.quote for o in outcomes if o.quote is not None}
+        oracle = quotes.get(ORACLE)
+        candidates = []
+        for source, quote in quotes.items():
+            mark = self._mark_for(source, quote, oracle, quotes)
+            candidates.append((quote, judge(quote, mark_out=mark, slippage_bps=query.slippage_bps)))
+        ranked = rank(candidates)
+        scores = {s.quote.source: s.score for s in ranked}
+        for outcome in outcomes:
+            outcome.score = scores.get(outcome.source)
+        return ranked[0] if ranked else None
+
+    @staticmethod
+    def _mark_for(
+        source: str,
+        quote: VenueQuote,
+        oracle: VenueQuote | None,
+        quotes: Mapping[str, VenueQuote],
+    ) -> int | None:
+        if source == ORACLE:
+            return None
+        if oracle is not None:
+            return oracle.out_amount
+        others = [q.out_amount for s, q in quotes.items() if s != source and q.executable]
+        return int(statistics.median(others)) if others else None
+
+    @staticmethod
+    def _failure(outcomes: list[SourceOutcome]) -> SolbotError:
+        attempted = [o for o in outcomes if o.status != "skipped"]
+        if attempted and all(o.status == "no_route" for o in attempted):
+            return NoRouteAnywhere("no source has a route for this pair and amount", outcomes)
+        reasons = ", ".join(f"{o.source}: {o.status}" for o in attempted) or "no source available"
+        return AllSourcesFailed(f"every quote source failed ({reasons})", outcomes)

@@ -19,10 +19,10 @@ import logging
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from solbot.resilience._breaker import CircuitBreaker, CircuitState, Transition
 from solbot.resilience._clock import Clock, monotonic
+from solbot.resilience._redis_guard import RedisFailures, RedisGuard
 
 __all__ = ["BreakerStateStore", "InMemoryBreakerStore", "RedisBreakerStore", "SharedCircuitBreaker"]
 
@@ -101,6 +101,7 @@ class RedisBreakerStore:
 
     Every operation is bounded by `op_timeout_s`; a failure reads as "not open" and "probe
     claimed by us", so a Redis outage degrades to per-instance breakers, never to a dead bot.
+    After a failure Redis is left alone for `redis_pause_s`, so an outage costs one timeout.
     """
 
     def __init__(
@@ -110,6 +111,7 @@ class RedisBreakerStore:
         prefix: str = "solbot:",
         instance_id: str = "solbot",
         op_timeout_s: float = 0.05,
+        redis_pause_s: float = 1.0,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
@@ -117,46 +119,59 @@ class RedisBreakerStore:
         self._op_timeout_s = op_timeout_s
         self._publish = redis.register_script(_PUBLISH_OPEN)
         self._release = redis.register_script(_RELEASE_PROBE)
+        self._guard = RedisGuard(pause_s=redis_pause_s)
+
+    def _failed(self, action: str, source: str, exc: BaseException) -> None:
+        self._guard.failed()
+        _log.warning("breaker store: could not %s for %s: %r", action, source, exc)
 
     def _keys(self, source: str) -> tuple[str, str]:
         base = f"{self._prefix}breaker:{source}"
         return f"{base}:open", f"{base}:probe"
 
     async def publish_open(self, source: str, open_for_s: float) -> None:
+        if not self._guard.usable():
+            return
         ms = max(1, round(open_for_s * 1000))
         try:
             async with asyncio.timeout(self._op_timeout_s):
                 await self._publish(keys=list(self._keys(source)), args=[ms, self._instance_id])
-        except (RedisError, TimeoutError, OSError) as exc:
-            _log.warning("breaker store: could not publish %s open: %r", source, exc)
+        except RedisFailures as exc:
+            self._failed("publish an opening", source, exc)
 
     async def open_remaining(self, source: str) -> float:
+        if not self._guard.usable():
+            return 0.0
         try:
             async with asyncio.timeout(self._op_timeout_s):
                 ttl_ms = int(await self._redis.pttl(self._keys(source)[0]))
-        except (RedisError, TimeoutError, OSError) as exc:
-            _log.warning("breaker store: could not read %s: %r", source, exc)
+        except RedisFailures as exc:
+            self._failed("read the state", source, exc)
             return 0.0
         return ttl_ms / 1000 if ttl_ms > 0 else 0.0
 
     async def claim_probe(self, source: str, ttl_s: float) -> bool:
+        if not self._guard.usable():
+            return True
         ms = max(1, round(ttl_s * 1000))
         try:
             async with asyncio.timeout(self._op_timeout_s):
                 claimed = await self._redis.set(
                     self._keys(source)[1], self._instance_id, nx=True, px=ms
                 )
-        except (RedisError, TimeoutError, OSError) as exc:
-            _log.warning("breaker store: could not claim %s probe: %r", source, exc)
+        except RedisFailures as exc:
+            self._failed("claim the probe", source, exc)
             return True
         return bool(claimed)
 
     async def release_probe(self, source: str) -> None:
+        if not self._guard.usable():
+            return
         try:
             async with asyncio.timeout(self._op_timeout_s):
                 await self._release(keys=[self._keys(source)[1]], args=[self._instance_id])
-        except (RedisError, TimeoutError, OSError) as exc:
-            _log.warning("breaker store: could not release %s probe: %r", source, exc)
+        except RedisFailures as exc:
+            self._failed("release the probe", source, exc)
 
 
 class SharedCircuitBreaker:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from solbot.resilience._clock import Clock, monotonic
 from solbot.resilience._deadline import Deadline
+from solbot.resilience._redis_guard import RedisFailures, RedisGuard
 
 __all__ = [
     "LocalRateLimiter",
@@ -181,7 +181,8 @@ class RedisRateLimiter:
     """A limit shared by every instance: one sorted set per source, one script call per try.
 
     Each Redis call is bounded by `op_timeout_s`. If Redis fails, this instance falls back to a
-    local limiter with the same limit (logged): over the plan for a while beats no quotes.
+    local limiter with the same limit for `redis_pause_s` before asking Redis again (logged):
+    over the plan for a while beats no quotes.
     """
 
     def __init__(
@@ -194,6 +195,7 @@ class RedisRateLimiter:
         prefix: str = "solbot:",
         max_wait_s: float = 0.5,
         op_timeout_s: float = 0.05,
+        redis_pause_s: float = 1.0,
         sleep: _Sleep = asyncio.sleep,
     ) -> None:
         if limit < 1 or window_s <= 0:
@@ -210,6 +212,7 @@ class RedisRateLimiter:
         self._member_prefix = secrets.token_hex(6)
         self._counter = 0
         self._fallback = LocalRateLimiter(limit, window_s, max_wait_s=max_wait_s, sleep=sleep)
+        self._guard = RedisGuard(pause_s=redis_pause_s)
 
     async def _run(self, take: bool) -> tuple[bool, int, float]:
         self._counter += 1
@@ -221,9 +224,12 @@ class RedisRateLimiter:
         return bool(granted), int(count), int(retry_in_us) / 1_000_000
 
     async def _take(self) -> _Verdict:
+        if not self._guard.usable():
+            return await self._fallback._take()
         try:
             granted, _, retry_in = await self._run(take=True)
-        except (RedisError, TimeoutError, OSError) as exc:
+        except RedisFailures as exc:
+            self._guard.failed()
             _log.warning("rate limiter %s: Redis unavailable, limiting locally: %r", self._key, exc)
             return await self._fallback._take()
         return _Verdict(granted, retry_in)
@@ -235,8 +241,11 @@ class RedisRateLimiter:
         return await _acquire(self._take, deadline, self._max_wait_s, self._sleep)
 
     async def state(self) -> RateLimitState:
+        if not self._guard.usable():
+            return await self._fallback.state()
         try:
             _, count, retry_in = await self._run(take=False)
-        except (RedisError, TimeoutError, OSError):
+        except RedisFailures:
+            self._guard.failed()
             return await self._fallback.state()
         return RateLimitState(self.limit, self.window_s, max(0, self.limit - count), retry_in)

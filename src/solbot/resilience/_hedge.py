@@ -56,8 +56,9 @@ async def hedged(
 ) -> dict[str, HedgeOutcome[T]]:
     """Run the hedge; return one outcome per name, in the order given (primary first).
 
-    Never outlives `deadline` by more than a short grace for cancelled calls to unwind, and
-    never leaves a task behind, even when the caller itself is cancelled.
+    Never outlives `deadline` by more than a short grace (50 ms) for cancelled calls to unwind,
+    and cancels every call it started, even when the caller itself is cancelled. Without
+    `settle_s`, once hedging has begun it waits for every started call (or the deadline).
     """
     clock = deadline.clock
     calls: dict[str, Callable[[], Awaitable[T]]] = dict([primary, *fallbacks])

@@ -6,9 +6,10 @@ or `quotes[0].txn`, and errors come in two shapes (`{"status": "fail", "error": 
 "message"}}` and `{"error": {"errorCode", "message"}}`), recognised by their message.
 
 An RFQ quote is firm: the maker commits to `quoteTokenAmount` until `quoteExpiry`, so the
-minimum out is the quoted out and slippage is 0. A transaction only comes when the maker knows
-the trader; `build_swap` reuses the quote's transaction when it was made for that user and is
-still fresh, and otherwise asks again with the user as trader.
+minimum out is the quoted out and slippage is 0. The maker builds its transaction for the trader
+named in the request (a stand-in before the user is known); `build_swap` reuses the quote's
+transaction when it was made for that user and is still fresh, and otherwise asks again with the
+user as trader.
 """
 
 from __future__ import annotations
@@ -41,13 +42,17 @@ __all__ = ["HashflowClient"]
 _NO_ROUTE_MESSAGES = ("no maker supports", "below minimum amount", "exceeds supported amount")
 _RATE_LIMIT_MESSAGES = ("rate limit",)
 _UNAVAILABLE_MESSAGES = ("markets too volatile",)
+# Makers want a trader to price for; before a user is known any valid key will do (the System
+# Program's): the transaction it brings is unusable, and build_swap asks again for the real user.
+ANONYMOUS_TRADER = "11111111111111111111111111111111"
 
 
 class HashflowClient:
     """Firm RFQ quotes from Hashflow's makers. Implements QuoteSource and SwapBuilder.
 
     `chain_id` is the Solana chain id sent in `baseChain`/`quoteChain` (unverified upstream: 1 by
-    default). `expiry_margin_s` is how long before `quoteExpiry` a quote stops being reused for a
+    default). `anonymous_trader` stands in for the trader when the request names no user.
+    `expiry_margin_s` is how long before `quoteExpiry` a quote stops being reused for a
     swap, leaving time to sign and send.
     """
 
@@ -60,6 +65,7 @@ class HashflowClient:
         source_tag: str = "solbot",
         chain_id: int = 1,
         expiry_margin_s: float = 2.0,
+        anonymous_trader: str = ANONYMOUS_TRADER,
         name: str = "hashflow",
         clock: Clock = time.time,
     ) -> None:
@@ -68,6 +74,7 @@ class HashflowClient:
         self._source_tag = source_tag
         self._chain = {"chainType": "solana", "chainId": chain_id}
         self._expiry_margin_s = expiry_margin_s
+        self._anonymous_trader = anonymous_trader
         self._clock = clock
         # Hashflow takes the bare credential in Authorization, no scheme (docs, taker API v3).
         self._venue = VenueHttp(
@@ -78,7 +85,9 @@ class HashflowClient:
         return f"HashflowClient(name={self.name!r}, base_url={self._base_url!r}, {self._venue!r})"
 
     async def quote(self, request: QuoteRequest, timeout_s: float) -> VenueQuote:
-        return await self._rfq(request, request.user_public_key, timeout_s)
+        return await self._rfq(
+            request, request.user_public_key or self._anonymous_trader, timeout_s
+        )
 
     async def build_swap(
         self,
@@ -132,12 +141,14 @@ class HashflowClient:
         except Malformed as exc:
             raise self._venue.malformed(exc) from None
 
-    async def _rfq(self, request: QuoteRequest, trader: str | None, timeout_s: float) -> VenueQuote:
+    async def _rfq(self, request: QuoteRequest, trader: str, timeout_s: float) -> VenueQuote:
         rfq: dict[str, Any] = {
             "baseToken": request.input_mint,
             "quoteToken": request.output_mint,
             "baseTokenAmount": None,
             "quoteTokenAmount": None,
+            "trader": trader,
+            "effectiveTrader": trader,
             "feesBps": 0,
         }
         # The trader pays baseToken and receives quoteToken; exactly one amount is fixed.
@@ -145,9 +156,6 @@ class HashflowClient:
             "baseTokenAmount" if request.swap_mode is SwapMode.EXACT_IN else "quoteTokenAmount"
         )
         rfq[amount_key] = str(request.amount)
-        if trader is not None:
-            rfq["trader"] = trader
-            rfq["effectiveTrader"] = trader
         body = {
             "source": self._source_tag,
             "baseChain": self._chain,
@@ -218,31 +226,27 @@ class HashflowClient:
 
     def _error(self, response: httpx.Response, body: Any) -> UpstreamError:
         message = _error_message(body)
-        if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
+        lowered = (message or "").lower()
+        text = self._venue.redact(message or "no reason given")
+        status = response.status_code
+        if status == httpx.codes.TOO_MANY_REQUESTS or _says(lowered, _RATE_LIMIT_MESSAGES):
             return self._venue.rate_limited(response, message)
-        if message is not None:
-            lowered = message.lower()
-            text = self._venue.redact(message)
-            if any(fragment in lowered for fragment in _RATE_LIMIT_MESSAGES):
-                return self._venue.rate_limited(response, message)
-            if any(fragment in lowered for fragment in _NO_ROUTE_MESSAGES):
-                return NoRoute(
-                    f"{self.name} found no maker: {text}",
-                    source=self.name,
-                    status=response.status_code,
-                )
-            if any(fragment in lowered for fragment in _UNAVAILABLE_MESSAGES):
-                return UpstreamUnavailable(
-                    f"{self.name} is not quoting: {text}",
-                    source=self.name,
-                    status=response.status_code,
-                )
-        if response.is_success:
-            return UpstreamRejected(
-                f"{self.name} failed the RFQ: {self._venue.redact(message or 'no reason given')}",
-                source=self.name,
+        # A 5xx is an outage whatever its message says: the breaker must see it as one.
+        if status >= httpx.codes.INTERNAL_SERVER_ERROR:
+            return self._venue.status_error(response, message)
+        if _says(lowered, _NO_ROUTE_MESSAGES):
+            return NoRoute(f"{self.name} found no maker: {text}", source=self.name, status=status)
+        if _says(lowered, _UNAVAILABLE_MESSAGES):
+            return UpstreamUnavailable(
+                f"{self.name} is not quoting: {text}", source=self.name, status=status
             )
+        if response.is_success:
+            return UpstreamRejected(f"{self.name} failed the RFQ: {text}", source=self.name)
         return self._venue.status_error(response, message)
+
+
+def _says(lowered_message: str, fragments: tuple[str, ...]) -> bool:
+    return any(fragment in lowered_message for fragment in fragments)
 
 
 def _first_quote(raw: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -76,7 +76,8 @@ async def test_rfq_request_models_solana(http_factory: HttpFactory) -> None:
 
 
 async def test_exact_out_fixes_the_quote_token_amount(http_factory: HttpFactory) -> None:
-    """ExactOut asks for quoteTokenAmount and leaves baseTokenAmount open."""
+    """ExactOut asks for quoteTokenAmount and leaves baseTokenAmount open; without a user, a
+    stand-in trader is named (makers want one)."""
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -88,7 +89,7 @@ async def test_exact_out_fixes_the_quote_token_amount(http_factory: HttpFactory)
 
     (rfq,) = json.loads(seen[0].content)["rfqs"]
     assert (rfq["baseTokenAmount"], rfq["quoteTokenAmount"]) == (None, "147300000")
-    assert "trader" not in rfq
+    assert rfq["trader"] == rfq["effectiveTrader"] == "11111111111111111111111111111111"
     assert quote.swap_mode is SwapMode.EXACT_OUT
 
 
@@ -158,6 +159,15 @@ async def test_no_maker_on_an_error_status_is_still_no_route(http_factory: HttpF
     body = '{"status":"fail","error":{"code":1,"message":"No maker supports this request"}}'
     with pytest.raises(NoRoute):
         await answering(http_factory, 400, body).quote(REQUEST, 1.0)
+
+
+async def test_a_5xx_is_an_outage_whatever_its_message(http_factory: HttpFactory) -> None:
+    """A 503 saying "No maker supports this request" is UpstreamUnavailable, so breakers see it."""
+    body = '{"status":"fail","error":{"code":503,"message":"No maker supports this request"}}'
+    with pytest.raises(UpstreamUnavailable) as caught:
+        await answering(http_factory, 503, body).quote(REQUEST, 1.0)
+
+    assert not isinstance(caught.value, RateLimited)
 
 
 async def test_rate_limit_message_is_rate_limited(http_factory: HttpFactory) -> None:

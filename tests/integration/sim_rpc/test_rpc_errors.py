@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import random
+from typing import Any
 
 import orjson
 from solders.keypair import Keypair
@@ -26,7 +27,8 @@ async def test_malformed_json_is_a_parse_error(node: Node) -> None:
 
 async def test_invalid_requests(node: Node) -> None:
     """Not an object, no jsonrpc 2.0, no method, empty batch: -32600."""
-    for body in ([], 5, {"id": 1, "method": "getSlot"}, {"jsonrpc": "2.0", "id": 1}):
+    bodies: list[Any] = [[], 5, {"id": 1, "method": "getSlot"}, {"jsonrpc": "2.0", "id": 1}]
+    for body in bodies:
         response = await node.post(body)
         assert response.status_code == 200
         answer = response.json()
@@ -57,7 +59,7 @@ async def test_batch_answers_each_request_in_order(node: Node) -> None:
 
 async def test_bad_params_are_invalid_params(node: Node) -> None:
     """Bad pubkeys, bad base64, bad signatures, wrong types: -32602."""
-    cases = [
+    cases: list[tuple[str, list[Any]]] = [
         ("getBalance", ["not-a-pubkey"]),
         ("getBalance", [12]),
         ("getAccountInfo", ["So11111111111111111111111111111111111111112", {"encoding": "x"}]),

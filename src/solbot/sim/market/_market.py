@@ -673,6 +673,14 @@ class Market:
             legs.append(SwapLeg(receive, pay, mint_in, mint_out, amounts[i], amounts[i + 1]))
         return legs
 
+    def route_legs(self, route: Route) -> list[SwapLeg]:
+        """The legs that execute `route` through its pools' vaults."""
+        return self.pool_legs(
+            route.pool_keys,
+            [route.input_mint, *(hop.output_mint for hop in route.hops)],
+            [route.in_amount, *(hop.out_amount for hop in route.hops)],
+        )
+
     def maker_leg(self, quote: MakerQuote) -> SwapLeg:
         """The RFQ maker's leg: its own inventory accounts, not a pool."""
         base, quote_mint = Pubkey.from_string(quote.base_mint), Pubkey.from_string(quote.quote_mint)
@@ -814,9 +822,7 @@ class Market:
         if self.user_balance(trader.pubkey, input_mint) < 2 * amount + _LAMPORTS_PER_SOL:
             self._fund_trader(trader.pubkey)
         hop = route.hops[0]
-        legs = self.pool_legs(
-            [pool.key], [hop.input_mint, hop.output_mint], [amount, hop.out_amount]
-        )
+        legs = self.route_legs(route)
         built = self.build_swap(
             user=trader.pubkey,
             input_mint=hop.input_mint,

@@ -73,7 +73,8 @@ def jupiter_quote_json(
         "otherAmountThreshold": str(other_amount_threshold(route, slippage_bps)),
         "swapMode": route.swap_mode,
         "slippageBps": slippage_bps,
-        "platformFee": None,
+        # the spec's PlatformFee is not nullable (docs examples show null): send the zero fee
+        "platformFee": {"amount": "0", "feeBps": 0},
         "priceImpactPct": f"{route.price_impact:.10f}".rstrip("0").rstrip(".") or "0",
         "routePlan": [
             {

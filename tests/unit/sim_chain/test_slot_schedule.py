@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 
-from solbot.sim.rpc import SlotSchedule
+from solbot.sim.chain import SimChain
+from solbot.sim.rpc import SlotSchedule, run_slot_clock
 
 
 def test_late_ticks_do_not_push_later_deadlines() -> None:
@@ -34,3 +38,18 @@ def test_period_must_be_positive() -> None:
     """A zero or negative period is refused."""
     with pytest.raises(ValueError, match="period"):
         SlotSchedule(0, start=0.0)
+
+
+async def test_slot_clock_advances_the_chain_until_cancelled() -> None:
+    """run_slot_clock ticks the chain at its cadence and stops when cancelled."""
+    chain = SimChain()
+    start = chain.slot
+    clock = asyncio.create_task(run_slot_clock(chain, 20))
+    await asyncio.sleep(0.25)
+    clock.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await clock
+    assert 8 <= chain.slot - start <= 14
+    stopped_at = chain.slot
+    await asyncio.sleep(0.05)
+    assert chain.slot == stopped_at

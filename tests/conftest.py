@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +49,21 @@ async def postgres_url() -> AsyncIterator[str]:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+@pytest.fixture
+async def simnet(tmp_path: Path) -> AsyncIterator[Any]:
+    """The whole simnet in this process on ephemeral ports, fast slots, no background traders."""
+    from solbot.config import SimnetSettings
+    from solbot.sim import Simnet
+
+    settings = SimnetSettings(
+        rpc_port=0,
+        ws_port=0,
+        venues_port=0,
+        slot_ms=50,
+        background_trades_per_s=0,
+        data_dir=str(tmp_path / "simnet"),
+    )
+    async with Simnet(settings) as running:
+        yield running

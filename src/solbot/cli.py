@@ -1,12 +1,268 @@
-"""The `solbot` command line. Placeholder wiring; commands are added by their capabilities."""
+"""The `solbot` command line.
+
+Exit codes: 0 success, 2 bad usage (typer/click), 1 failure with one line on stderr.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, NoReturn, TypeVar
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from solbot.errors import SolbotError
+
+_T = TypeVar("_T")
 
 app = typer.Typer(
-    help="retail-sol-bot: the backend of a retail Solana trading bot.", no_args_is_help=True
+    help="retail-sol-bot: the backend of a retail Solana trading bot.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
 )
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _usage(message: str) -> NoReturn:
+    _err.print(f"usage error: {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _fail(message: str) -> NoReturn:
+    _err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `main(stop)` on uvloop; SIGINT/SIGTERM set `stop` once (a second Ctrl-C forces exit)."""
+    import uvloop
+
+    async def runner() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                sys.exit(130)
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        await main(stop)
+
+    try:
+        uvloop.run(runner())
+    except SolbotError as exc:
+        _fail(exc.message)
+    except OSError as exc:
+        _fail(str(exc))
+
+
+PortOption = Annotated[int, typer.Option(min=0, max=65535)]
+
+
+@app.command()
+def sim(
+    rpc_port: PortOption = 8899,
+    ws_port: PortOption = 8900,
+    venues_port: PortOption = 8910,
+    slot_ms: Annotated[int, typer.Option(min=1, help="slot time in milliseconds")] = 400,
+    scenario: Annotated[str, typer.Option(help="fault scenario to start with")] = "healthy",
+) -> None:
+    """Run the simnet alone: chain (JSON-RPC + PubSub), market and venue simulators."""
+    from solbot.config import load_simnet_settings
+    from solbot.sim import Simnet
+
+    settings = _load(
+        lambda: load_simnet_settings(
+            rpc_port=rpc_port, ws_port=ws_port, venues_port=venues_port, slot_ms=slot_ms
+        )
+    )
+
+    async def main(stop: asyncio.Event) -> None:
+        simnet = Simnet(settings)
+        _apply_scenario(simnet, scenario)
+        async with simnet:
+            _print_simnet(simnet)
+            _out.print("simnet running; Ctrl-C stops it")
+            await stop.wait()
+        _out.print("simnet stopped")
+
+    _run(main)
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="where the bot API listens")] = "127.0.0.1",
+    port: PortOption = 8000,
+) -> None:
+    """Run the whole bot on the embedded simnet, in one process."""
+    from solbot.bootstrap import build_app, build_services
+    from solbot.config import load_settings, load_simnet_settings
+    from solbot.ops import AsgiServer, configure_logging
+    from solbot.sim import Simnet
+
+    sim_settings = _load(load_simnet_settings)
+
+    async def main(stop: asyncio.Event) -> None:
+        async with Simnet(sim_settings) as simnet:
+            assert simnet.endpoints is not None
+            settings = _load(
+                lambda: load_settings(
+                    api_host=host,
+                    api_port=port,
+                    simnet=True,
+                    **simnet.endpoints.settings_overrides(sim_settings.host),  # type: ignore[union-attr]
+                )
+            )
+            configure_logging(settings.log_level)
+            async with build_services(settings) as services:
+                server = AsgiServer(build_app(services), settings.api_host, settings.api_port)
+                await server.start()
+                _print_simnet(simnet)
+                _out.print(f"bot API      {server.url}  (docs {server.url}/docs)")
+                _out.print("retail-sol-bot is up on the simnet; Ctrl-C stops it")
+                await stop.wait()
+                await server.stop()
+        _out.print("stopped cleanly")
+
+    _run(main)
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(min=0, max=65535)] = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    role: Annotated[str, typer.Option(help="all | api | streams | ingest")] = "all",
+) -> None:
+    """Run the bot against the upstreams the settings name (mainnet or a running simnet)."""
+    from solbot.bootstrap import build_app, build_services
+    from solbot.config import load_settings
+    from solbot.ops import AsgiServer, configure_logging
+
+    if role not in ("all", "api", "streams", "ingest"):
+        _err.print(f"error: --role must be one of all, api, streams, ingest (got {role!r})")
+        raise typer.Exit(2)
+    overrides: dict[str, object] = {}
+    if port is not None:
+        overrides["api_port"] = port
+    if host is not None:
+        overrides["api_host"] = host
+    settings = _load(lambda: load_settings(**overrides))
+
+    async def main(stop: asyncio.Event) -> None:
+        configure_logging(settings.log_level)
+        async with build_services(settings) as services:
+            server = AsgiServer(build_app(services), settings.api_host, settings.api_port)
+            await server.start()
+            _out.print(f"serving {server.url} (role {role}); Ctrl-C stops it")
+            await stop.wait()
+            await server.stop()
+
+    _run(main)
+
+
+@app.command()
+def quote(
+    input_token: Annotated[str, typer.Argument(metavar="IN", help="mint or symbol (SOL, USDC...)")],
+    output_token: Annotated[str, typer.Argument(metavar="OUT", help="mint or symbol")],
+    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="in UI units of IN (1.5 SOL)")],
+    slippage_bps: Annotated[int, typer.Option(min=0, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON")] = False,
+    base_units: Annotated[
+        bool, typer.Option("--base-units", help="AMOUNT is already in base units")
+    ] = False,
+    api: Annotated[str | None, typer.Option(help="bot API URL (default from settings)")] = None,
+) -> None:
+    """Ask the running bot for a quote: every source's outcome and the winner."""
+    import json
+    from decimal import Decimal, InvalidOperation
+
+    import httpx
+
+    from solbot.config import load_settings
+    from solbot.domain import resolve_symbol, token_by_mint
+
+    settings = _load(load_settings)
+    base_url = (api or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
+    input_mint = resolve_symbol(input_token)
+    output_mint = resolve_symbol(output_token)
+    if base_units:
+        if not amount.isdigit():
+            _usage("AMOUNT must be a whole number of base units with --base-units")
+        raw_amount = int(amount)
+    else:
+        token = token_by_mint(input_mint)
+        if token is None:
+            _usage(
+                f"decimals of {input_token} are unknown here; "
+                "pass AMOUNT in base units with --base-units"
+            )
+        try:
+            ui = Decimal(amount)
+        except InvalidOperation:
+            _usage(f"AMOUNT {amount!r} is not a number")
+        if not ui.is_finite() or ui <= 0:
+            _usage("AMOUNT must be a positive number")
+        raw_amount = int(ui * (Decimal(10) ** token.decimals))
+        if raw_amount == 0:
+            _usage(f"AMOUNT is below one base unit of {token.symbol}")
+    params = {
+        "inputMint": input_mint,
+        "outputMint": output_mint,
+        "amount": str(raw_amount),
+        "slippageBps": str(slippage_bps),
+    }
+    try:
+        response = httpx.get(f"{base_url}/v1/quote", params=params, timeout=10.0)
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the bot at {base_url} ({type(exc).__name__}); is `solbot up` running?")
+    try:
+        body = response.json()
+    except ValueError:
+        _fail(f"the bot answered HTTP {response.status_code} without JSON")
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        if response.status_code >= 400:
+            raise typer.Exit(1)
+        return
+    sources = body.get("sources") or (body.get("error", {}).get("details") or {}).get("sources", [])
+    table = Table(title="sources")
+    for column in ("source", "status", "latency ms", "out amount", "score", "reason"):
+        table.add_column(column)
+    for source in sources:
+        table.add_row(
+            source.get("source", "?"),
+            source.get("status", "?"),
+            str(source.get("latencyMs", "")),
+            str(source.get("outAmount", "")),
+            str(source.get("score", "")),
+            str(source.get("reason", "") or ""),
+        )
+    _out.print(table)
+    if response.status_code >= 400:
+        error = body.get("error", {})
+        _fail(f"{error.get('code', response.status_code)}: {error.get('message', 'no quote')}")
+    out_token = token_by_mint(output_mint)
+    out_ui = (
+        f"{Decimal(body['outAmount']) / (Decimal(10) ** out_token.decimals)} {out_token.symbol}"
+        if out_token is not None
+        else f"{body['outAmount']} base units"
+    )
+    _out.print(
+        f"winner: [bold]{body['source']}[/bold]  out {out_ui}  (min {body['minOutAmount']}, "
+        f"confidence {body['confidence']}, score {body['score']}, "
+        f"{'executable' if body['executable'] else 'indicative only'})"
+    )
+    for warning in body.get("warnings", []):
+        _out.print(f"[yellow]warning[/yellow] {warning['code']}: {warning['message']}")
+    _out.print(f"quoteId {body['quoteId']} valid until {body['expiresAt']}; {body['elapsedMs']} ms")
 
 
 @app.command()
@@ -15,6 +271,50 @@ def version() -> None:
     from solbot import __version__
 
     typer.echo(__version__)
+
+
+def _load(factory: Callable[[], _T]) -> _T:
+    try:
+        return factory()
+    except SolbotError as exc:
+        _fail(exc.message)
+
+
+def _apply_scenario(simnet: object, scenario: str) -> None:
+    from solbot.sim import Simnet
+    from solbot.sim.faults import FaultProfileError
+
+    assert isinstance(simnet, Simnet)
+    try:
+        simnet.faults.apply_scenario(scenario)
+    except FaultProfileError as exc:
+        _fail(str(exc))
+
+
+def _print_simnet(simnet: object) -> None:
+    from solbot.sim import Simnet
+
+    assert isinstance(simnet, Simnet) and simnet.endpoints is not None
+    endpoints = simnet.endpoints
+    _out.print(f"simnet RPC   {endpoints.rpc_url}")
+    _out.print(f"simnet WS    {endpoints.ws_url}")
+    _out.print(
+        f"venues       {endpoints.venues_url}  (faults: {endpoints.venues_url}/admin/faults)"
+    )
+    tokens = Table(title="tokens")
+    for column in ("symbol", "mint", "decimals", "pyth feed"):
+        tokens.add_column(column)
+    for token in simnet.market.tokens.values():
+        tokens.add_row(token.symbol, token.mint, str(token.decimals), token.pyth_feed_id or "-")
+    _out.print(tokens)
+    wallets = Table(title=f"demo wallets (keys in {simnet.market.keys_file})")
+    wallets.add_column("name")
+    wallets.add_column("public key")
+    wallets.add_column("SOL", justify="right")
+    for wallet in simnet.market.demo_wallets:
+        lamports = simnet.chain.get_balance(wallet.pubkey)
+        wallets.add_row(wallet.name, str(wallet.pubkey), f"{lamports / 1e9:,.3f}")
+    _out.print(wallets)
 
 
 def main() -> None:

@@ -1,0 +1,111 @@
+"""What the ledger hands out: frozen records, detached from any database session."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from solbot.ledger._states import FailureReason, TradeStatus
+
+__all__ = ["PriorityFee", "SentSignature", "Trade", "TradeEvent", "TradeRequest"]
+
+PriorityFee = Literal["auto"] | int
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRequest:
+    """What the user asked for (`POST /v1/trades`), already validated at the API's edge."""
+
+    wallet: str
+    input_mint: str
+    output_mint: str
+    amount: int
+    slippage_bps: int
+    quote_id: str | None = None
+    priority_fee: PriorityFee = "auto"
+    max_priority_fee_lamports: int | None = None
+
+    def fingerprint(self) -> str:
+        """Equal for equal requests: a reused Idempotency-Key must come with the same request."""
+        canonical = json.dumps(
+            {
+                "wallet": self.wallet,
+                "inputMint": self.input_mint,
+                "outputMint": self.output_mint,
+                "amount": str(self.amount),
+                "slippageBps": self.slippage_bps,
+                "quoteId": self.quote_id,
+                "priorityFee": str(self.priority_fee),
+                "maxPriorityFeeLamports": (
+                    None
+                    if self.max_priority_fee_lamports is None
+                    else str(self.max_priority_fee_lamports)
+                ),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SentSignature:
+    """A signature that may be on the chain: written before its transaction is sent."""
+
+    signature: str
+    last_valid_block_height: int
+    recorded_at: datetime
+    transaction: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    id: str
+    user_id: str
+    idempotency_key: str
+    request: TradeRequest
+    status: TradeStatus
+    failure: FailureReason | None
+    source: str | None
+    quote_id: str | None
+    signature: str | None
+    last_valid_block_height: int | None
+    quoted_in_amount: int | None
+    quoted_out_amount: int | None
+    quoted_min_out_amount: int | None
+    actual_in_amount: int | None
+    actual_out_amount: int | None
+    base_fee_lamports: int | None
+    priority_fee_lamports: int | None
+    compute_unit_limit: int | None
+    compute_unit_price_micro_lamports: int | None
+    slot: int | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    confirmed_at: datetime | None
+    signatures: tuple[SentSignature, ...]
+
+    @property
+    def wallet(self) -> str:
+        return self.request.wallet
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+
+@dataclass(frozen=True, slots=True)
+class TradeEvent:
+    """One line of a trade's append-only audit trail."""
+
+    id: int
+    trade_id: str
+    at: datetime
+    kind: Literal["created", "transition", "signature"]
+    from_status: TradeStatus | None
+    to_status: TradeStatus
+    details: dict[str, Any]

@@ -646,12 +646,17 @@ class Market:
             out = math.floor(base_amount * rate * keep)
             if out <= 0:
                 raise InvalidSwap("Below minimum amount")
-            return MakerQuote(base_mint, quote_mint, base_amount, out, spread_bps)
-        assert quote_amount is not None
-        needed = math.ceil(quote_amount / rate / keep)
-        if needed <= 0:
-            raise InvalidSwap("Below minimum amount")
-        return MakerQuote(base_mint, quote_mint, needed, quote_amount, spread_bps)
+            quote_ = MakerQuote(base_mint, quote_mint, base_amount, out, spread_bps)
+        else:
+            assert quote_amount is not None
+            needed = math.ceil(quote_amount / rate / keep)
+            if needed <= 0:
+                raise InvalidSwap("Below minimum amount")
+            quote_ = MakerQuote(base_mint, quote_mint, needed, quote_amount, spread_bps)
+        inventory = self._balance(self.maker_leg(quote_).pay_account)
+        if quote_.quote_amount > inventory:
+            raise InvalidSwap("Exceeds supported amounts")
+        return quote_
 
     # ---- swap transactions -----------------------------------------------------------------
 

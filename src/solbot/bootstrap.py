@@ -39,6 +39,7 @@ from solbot.venues import DFlowClient, HashflowClient, JupiterClient, PythClient
 __all__ = ["Services", "build_app", "build_services"]
 
 _log = get_logger("solbot.bootstrap")
+_RATE_WINDOW_S = 1.2
 
 
 @dataclass(slots=True)
@@ -95,10 +96,13 @@ def _build_quotes(
     ]
     sources: dict[str, GuardedSource] = {}
     for client, rps, attempt_cap_s in clients:
+        # `rps` grants per 1.2 s, not per second: 20 % headroom so that transit jitter (a grant
+        # taken at t, its request arriving later than the next one's) never shows the venue
+        # more than its plan in any one second.
         limiter: RateLimiter = (
-            RedisRateLimiter(redis, client.name, rps, prefix=settings.redis_prefix)
+            RedisRateLimiter(redis, client.name, rps, _RATE_WINDOW_S, prefix=settings.redis_prefix)
             if redis is not None
-            else LocalRateLimiter(rps)
+            else LocalRateLimiter(rps, _RATE_WINDOW_S)
         )
         breaker = SharedCircuitBreaker(
             CircuitBreaker(client.name, on_transition=_log_transition),

@@ -73,9 +73,11 @@ class GuardedSource:
         attempt_timeout_cap_s: float,
         latency: LatencyTracker,
         metrics: Metrics,
+        rate_limit_wait_s: float = 0.05,
         clock: Clock = monotonic,
     ) -> None:
         self.source = source
+        self.rate_limit_wait_s = rate_limit_wait_s
         self.name = source.name
         self.breaker = breaker
         self.limiter = limiter
@@ -93,7 +95,12 @@ class GuardedSource:
             return SourceOutcome(self.name, "circuit_open", reason="circuit breaker is open")
 
         async def attempt(timeout_s: float) -> VenueQuote:
-            if self.limiter is not None and not await self.limiter.try_acquire():
+            # Wait briefly for a grant (a few ms usually frees one); longer and the hedge is
+            # better spent on another source.
+            limiter = self.limiter
+            if limiter is not None and not await limiter.acquire(
+                deadline.shrink(self.rate_limit_wait_s)
+            ):
                 raise _HeldBackLocally(f"{self.name}: our own rate limit is reached")
             return await self.source.quote(request, timeout_s)
 

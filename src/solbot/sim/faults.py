@@ -12,6 +12,7 @@ import asyncio
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
@@ -138,6 +139,9 @@ class FaultBook:
         self._profile: dict[str, TargetFault] = dict(SCENARIOS["healthy"])
         self._scenario: str | None = "healthy"
         self._windows: dict[str, _Window] = {}
+        # When each target was asked (before any fault applies): what a test or an operator reads
+        # to check that a client stays under a venue's plan.
+        self._arrivals: dict[str, deque[float]] = {}
 
     # ---- profile ---------------------------------------------------------------------------
 
@@ -241,8 +245,29 @@ class FaultBook:
             return FaultDecision("error", fault.error_status)
         return FaultDecision("ok")
 
+    def record_arrival(self, target: str) -> None:
+        arrivals = self._arrivals.get(target)
+        if arrivals is None:
+            arrivals = self._arrivals[target] = deque(maxlen=100_000)
+        arrivals.append(self._clock())
+
+    def arrivals(self, target: str) -> list[float]:
+        """Wall-clock times of the target's recent requests, oldest first."""
+        return list(self._arrivals.get(target, ()))
+
+    def max_requests_in_window(self, target: str, window_s: float = 1.0) -> int:
+        """The most requests the target received within any `window_s` (a sliding window)."""
+        times = self.arrivals(target)
+        best, start = 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= window_s:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
     async def before_request(self, target: str) -> FaultDecision:
         """Sleep the target's latency, then decide; a hang sleeps until the client gives up."""
+        self.record_arrival(target)
         delay = self.delay_s(target)
         if delay > 0:
             await asyncio.sleep(delay)

@@ -131,7 +131,10 @@ class Database:
 
     async def migrate(self, *, timeout_s: float = 120.0) -> None:
         """Bring the schema to the newest revision (a no-op when it is there already)."""
-        async with asyncio.timeout(timeout_s), self.engine.begin() as connection:
+        # A write transaction from the start: on SQLite, a second process migrating at the same
+        # time waits for this one and then finds the schema at head.
+        writer = self.engine.execution_options(**{_WRITE: True})
+        async with asyncio.timeout(timeout_s), writer.begin() as connection:
             before = await connection.run_sync(_current_revision)
             await connection.run_sync(_upgrade_to_head, timeout_s)
             after = await connection.run_sync(_current_revision)

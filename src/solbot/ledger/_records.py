@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from solbot.errors import InvalidRequest
 from solbot.ledger._states import FailureReason, TradeStatus
+from solbot.ledger._types import U64_MAX
 
 __all__ = ["PriorityFee", "SentSignature", "Trade", "TradeEvent", "TradeRequest"]
 
@@ -27,6 +29,32 @@ class TradeRequest:
     quote_id: str | None = None
     priority_fee: PriorityFee = "auto"
     max_priority_fee_lamports: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _is_u64(self.amount) or self.amount == 0:
+            raise InvalidRequest(
+                "amount must be a whole number of base units, 1 to 2**64-1",
+                code="INVALID_AMOUNT",
+                field="amount",
+            )
+        if not (isinstance(self.slippage_bps, int) and 0 <= self.slippage_bps <= 10_000):
+            raise InvalidRequest(
+                "slippageBps must be within 0..10000", code="INVALID_SLIPPAGE", field="slippageBps"
+            )
+        if self.priority_fee != "auto" and not _is_u64(self.priority_fee):
+            raise InvalidRequest(
+                'priorityFee must be "auto" or a whole number of lamports',
+                code="INVALID_PRIORITY_FEE",
+                field="priorityFee",
+            )
+        if self.max_priority_fee_lamports is not None and not _is_u64(
+            self.max_priority_fee_lamports
+        ):
+            raise InvalidRequest(
+                "maxPriorityFeeLamports must be a whole number of lamports",
+                code="INVALID_PRIORITY_FEE",
+                field="maxPriorityFeeLamports",
+            )
 
     def fingerprint(self) -> str:
         """Equal for equal requests: a reused Idempotency-Key must come with the same request."""
@@ -49,6 +77,10 @@ class TradeRequest:
             separators=(",", ":"),
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _is_u64(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= U64_MAX
 
 
 @dataclass(frozen=True, slots=True)

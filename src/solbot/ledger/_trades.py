@@ -38,6 +38,7 @@ from solbot.ledger._database import Database
 from solbot.ledger._models import TradeEventRow, TradeRow, TradeSignatureRow, WalletRow
 from solbot.ledger._records import SentSignature, Trade, TradeEvent, TradeRequest
 from solbot.ledger._states import FailureReason, InvalidTransition, TradeStatus, check_transition
+from solbot.ledger._types import U64_MAX
 
 __all__ = ["IdempotencyKeyReused", "TradeRepository"]
 
@@ -62,6 +63,18 @@ _UPDATABLE = frozenset(
         "confirmed_at",
     }
 )
+_U64_FIELDS = frozenset(
+    {
+        "quoted_in_amount",
+        "quoted_out_amount",
+        "quoted_min_out_amount",
+        "actual_in_amount",
+        "actual_out_amount",
+        "base_fee_lamports",
+        "priority_fee_lamports",
+        "compute_unit_price_micro_lamports",
+    }
+)
 _OPEN = tuple(str(status) for status in TradeStatus if not status.terminal)
 _MAX_KEY = 255
 _MAX_LIST = 500
@@ -81,6 +94,11 @@ def _check_idempotency_key(key: str) -> None:
             code="INVALID_IDEMPOTENCY_KEY",
             field="Idempotency-Key",
         )
+
+
+def _check_u64(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U64_MAX:
+        raise ValueError(f"{name} must be an integer within 0..2**64-1, not {value!r}")
 
 
 def _trade_not_found(trade_id: str) -> NotFound:
@@ -279,6 +297,9 @@ class TradeRepository:
         unknown = fields.keys() - _UPDATABLE
         if unknown:
             raise TypeError(f"a transition cannot set {sorted(unknown)}")
+        for name in fields.keys() & _U64_FIELDS:
+            if fields[name] is not None:
+                _check_u64(name, fields[name])
         failure = _failure_for(to, failure)
         async with self._db.writing() as session:
             row = await self._locked(session, trade_id)

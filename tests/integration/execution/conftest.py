@@ -81,7 +81,9 @@ class World:
 async def _world(simnet: Simnet) -> AsyncIterator[World]:
     endpoints = simnet.endpoints
     assert endpoints is not None
-    keys = json.loads(simnet.market.keys_file.read_text())
+    keys_file = simnet.market.keys_file
+    assert keys_file is not None
+    keys = json.loads(keys_file.read_text())
     keypair = Keypair.from_bytes(bytes(keys["wallets"][0]["keypair"]))
     async with (
         httpx.AsyncClient(timeout=10) as http,

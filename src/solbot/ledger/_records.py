@@ -31,6 +31,18 @@ class TradeRequest:
     max_priority_fee_lamports: int | None = None
 
     def __post_init__(self) -> None:
+        # Column widths are checked here so that no input can reach the database as a 500.
+        for name, value, code in (
+            ("wallet", self.wallet, "INVALID_WALLET"),
+            ("inputMint", self.input_mint, "INVALID_MINT"),
+            ("outputMint", self.output_mint, "INVALID_MINT"),
+        ):
+            if not 32 <= len(value) <= 44:
+                raise InvalidRequest(f"{name} must be a base58 address", code=code, field=name)
+        if self.quote_id is not None and not 1 <= len(self.quote_id) <= 128:
+            raise InvalidRequest(
+                "quoteId must be 1 to 128 characters", code="INVALID_QUOTE_ID", field="quoteId"
+            )
         if not _is_u64(self.amount) or self.amount == 0:
             raise InvalidRequest(
                 "amount must be a whole number of base units, 1 to 2**64-1",

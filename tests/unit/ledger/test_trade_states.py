@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
+from solbot.errors import InvalidRequest
 from solbot.ledger import (
     U64_MAX,
     FailureReason,
@@ -20,6 +21,7 @@ from solbot.ledger import (
 from solbot.ledger._types import U64
 
 S = TradeStatus
+W, A, B = "W" * 44, "A" * 32, "B" * 43
 HAPPY_PATH = [S.PENDING, S.BUILT, S.SIGNED, S.SENT, S.CONFIRMED]
 
 
@@ -101,14 +103,44 @@ def test_u64_refuses_what_is_not_a_u64(value: object) -> None:
 
 def test_request_fingerprint_tells_requests_apart() -> None:
     """Equal requests share a fingerprint; any changed field changes it."""
-    base = TradeRequest("W", "A", "B", 10, 50)
-    assert base.fingerprint() == TradeRequest("W", "A", "B", 10, 50).fingerprint()
+    base = TradeRequest(W, A, B, 10, 50)
+    assert base.fingerprint() == TradeRequest(W, A, B, 10, 50).fingerprint()
     variants = [
-        TradeRequest("W", "A", "B", 11, 50),
-        TradeRequest("W", "A", "B", 10, 51),
-        TradeRequest("W", "A", "B", 10, 50, quote_id="q"),
-        TradeRequest("W", "A", "B", 10, 50, priority_fee=1000),
-        TradeRequest("W", "A", "B", 10, 50, max_priority_fee_lamports=5),
-        TradeRequest("V", "A", "B", 10, 50),
+        TradeRequest(W, A, B, 11, 50),
+        TradeRequest(W, A, B, 10, 51),
+        TradeRequest(W, A, B, 10, 50, quote_id="q"),
+        TradeRequest(W, A, B, 10, 50, priority_fee=1000),
+        TradeRequest(W, A, B, 10, 50, max_priority_fee_lamports=5),
+        TradeRequest(A, A, B, 10, 50),
     ]
     assert len({v.fingerprint() for v in variants} | {base.fingerprint()}) == len(variants) + 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"amount": 0}, "amount"),
+        ({"amount": U64_MAX + 1}, "amount"),
+        ({"slippage_bps": 10_001}, "slippageBps"),
+        ({"priority_fee": -1}, "priorityFee"),
+        ({"max_priority_fee_lamports": U64_MAX + 1}, "maxPriorityFeeLamports"),
+        ({"quote_id": "q" * 129}, "quoteId"),
+        ({"input_mint": "short"}, "inputMint"),
+        ({"wallet": "W" * 45}, "wallet"),
+    ],
+)
+def test_trade_request_refuses_bad_input_naming_the_field(
+    changes: dict[str, object], field: str
+) -> None:
+    """A request that could not be stored exactly is the caller's error, naming the field."""
+    fields: dict[str, object] = {
+        "wallet": W,
+        "input_mint": A,
+        "output_mint": B,
+        "amount": 10,
+        "slippage_bps": 50,
+    }
+    fields.update(changes)
+    with pytest.raises(InvalidRequest) as caught:
+        TradeRequest(**fields)  # type: ignore[arg-type]
+    assert caught.value.field == field

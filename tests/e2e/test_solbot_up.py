@@ -1,0 +1,201 @@
+"""`solbot up` as a user runs it: one process, the bot on the embedded simnet, used over HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+SOL = "So11111111111111111111111111111111111111112"
+USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+
+
+class RunningBot:
+    def __init__(self, process: subprocess.Popen[str], url: str, output: list[str]) -> None:
+        self.process = process
+        self.url = url
+        self.output = output
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
+    data_dir: Path = tmp_path_factory.mktemp("up")
+    env = {
+        **os.environ,
+        "SOLBOT_SIM_RPC_PORT": "0",
+        "SOLBOT_SIM_WS_PORT": "0",
+        "SOLBOT_SIM_VENUES_PORT": "0",
+        "SOLBOT_SIM_DATA_DIR": str(data_dir / "simnet"),
+        "SOLBOT_SIM_SLOT_MS": "100",
+        "SOLBOT_LOG_LEVEL": "warning",
+        "COLUMNS": "200",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "solbot", "up", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=data_dir,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    url = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        match = re.search(r"bot API\s+(http://\S+)", line)
+        if match:
+            url = match.group(1)
+        if "is up on the simnet" in line:
+            break
+    assert url is not None, "".join(output)
+    running = RunningBot(process, url, output)
+    yield running
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_up_prints_where_everything_is(bot: RunningBot) -> None:
+    """The start-up output names the RPC, PubSub, venues, mints and the demo keys file."""
+    text = "".join(bot.output)
+    for expected in ("simnet RPC", "simnet WS", "venues", "USDC", "demo wallets", "bot API"):
+        assert expected in text
+
+
+def test_health_readiness_and_metrics_answer(bot: RunningBot) -> None:
+    """/healthz and /readyz are 200; /metrics carries the contract's metric names."""
+    with httpx.Client(base_url=bot.url, timeout=10) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        client.get("/v1/quote", params={"inputMint": "SOL", "outputMint": "USDC", "amount": "1000"})
+        metrics = client.get("/metrics").text
+    for name in (
+        "solbot_quote_requests_total",
+        "solbot_quote_duration_seconds",
+        "solbot_upstream_requests_total",
+        "solbot_upstream_duration_seconds",
+        "solbot_circuit_state",
+    ):
+        assert name in metrics
+
+
+def test_quote_by_symbol_is_an_executable_quote(bot: RunningBot) -> None:
+    """SOL -> USDC by symbol gives a quote with every source's outcome."""
+    with httpx.Client(base_url=bot.url, timeout=10) as client:
+        response = client.get(
+            "/v1/quote", params={"inputMint": "SOL", "outputMint": "USDC", "amount": "1000000000"}
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["executable"] is True
+    assert int(body["outAmount"]) > 0
+    assert {s["source"] for s in body["sources"]} == {"jupiter", "dflow", "hashflow", "pyth"}
+    assert response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"inputMint": "NOPE", "outputMint": USDC, "amount": "1"}, "INVALID_MINT"),
+        (
+            {"inputMint": "11111111111111111111111111111111", "outputMint": USDC, "amount": "1"},
+            "INVALID_MINT",
+        ),
+        ({"inputMint": SOL, "outputMint": USDC, "amount": "0"}, "INVALID_AMOUNT"),
+        ({"inputMint": SOL, "outputMint": USDC, "amount": "-5"}, "INVALID_AMOUNT"),
+        ({"inputMint": SOL, "outputMint": USDC, "amount": "1.5"}, "INVALID_AMOUNT"),
+        ({"inputMint": SOL, "outputMint": USDC, "amount": "abc"}, "INVALID_AMOUNT"),
+        ({"inputMint": SOL, "outputMint": USDC, "amount": "9" * 40}, "INVALID_AMOUNT"),
+        (
+            {"inputMint": SOL, "outputMint": USDC, "amount": "18446744073709551616"},
+            "INVALID_AMOUNT",
+        ),
+        ({"inputMint": SOL, "outputMint": "SOL", "amount": "1"}, "SAME_MINT"),
+        (
+            {"inputMint": SOL, "outputMint": USDC, "amount": "1", "slippageBps": "10001"},
+            "INVALID_SLIPPAGE",
+        ),
+        (
+            {"inputMint": SOL, "outputMint": USDC, "amount": "1", "slippageBps": "-1"},
+            "INVALID_SLIPPAGE",
+        ),
+        (
+            {"inputMint": SOL, "outputMint": USDC, "amount": "1", "slippageBps": "x"},
+            "INVALID_SLIPPAGE",
+        ),
+        (
+            {"inputMint": SOL, "outputMint": USDC, "amount": "1", "sources": "binance"},
+            "INVALID_SOURCES",
+        ),
+        ({"outputMint": USDC, "amount": "1"}, "INVALID_REQUEST"),
+    ],
+)
+def test_bad_quote_input_is_a_400_with_its_code(
+    bot: RunningBot, params: dict[str, str], code: str
+) -> None:
+    """Each kind of bad input gets a 400, the contract's code and a sentence; never a 500."""
+    with httpx.Client(base_url=bot.url, timeout=10) as client:
+        response = client.get("/v1/quote", params=params)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert len(error["message"]) > 10
+
+
+_text = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(["SOL", "USDC", "BONK", SOL, USDC, "", "0", "-1", "1e9", "NaN", "٣"]),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    params=st.dictionaries(
+        st.sampled_from(
+            ["inputMint", "outputMint", "amount", "slippageBps", "swapMode", "sources", "junk"]
+        ),
+        _text,
+    )
+)
+def test_fuzzed_quote_queries_never_get_a_5xx(bot: RunningBot, params: dict[str, str]) -> None:
+    """Whatever the query string, /v1/quote answers 200 or a 4xx with the error shape."""
+    with httpx.Client(base_url=bot.url, timeout=10) as client:
+        response = client.get("/v1/quote", params=params)
+    assert response.status_code < 500 or response.json()["error"]["code"] in (
+        "ALL_SOURCES_FAILED",
+    ), response.text
+    if response.status_code >= 400:
+        assert set(response.json()["error"]) >= {"code", "message"}
+
+
+def test_ctrl_c_stops_everything_cleanly(bot: RunningBot) -> None:
+    """SIGINT ends `solbot up` with exit code 0 and a clean message (runs last in this module)."""
+    bot.process.send_signal(signal.SIGINT)
+    remaining, _ = bot.process.communicate(timeout=20)
+    assert bot.process.returncode == 0, remaining
+    assert "stopped cleanly" in remaining
+    assert "Traceback" not in remaining

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,10 +30,12 @@ _log = get_logger("solbot.execution.landing")
 
 @dataclass(frozen=True, slots=True)
 class Landed:
-    """Included and confirmed in `slot`; `err` is the TransactionError (None = success)."""
+    """Included and confirmed in `slot`; `err` is the TransactionError (None = success).
+    `sends` counts the sendTransaction calls this landing made (0 when found already landed)."""
 
     slot: int
     err: Any = None
+    sends: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class Expired:
     """The block height passed `lastValidBlockHeight` and the chain never saw the transaction."""
 
     block_height: int
+    sends: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +223,10 @@ class Lander:
             landed=tracker.outcome is not None,
             block_height=tracker.block_height,
         )
-        if tracker.outcome is not None:
-            return tracker.outcome
-        return await self.final_check(signature, tracker)
+        result = tracker.outcome or await self.final_check(signature, tracker)
+        if isinstance(result, Landed | Expired):
+            result = dataclasses.replace(result, sends=tracker.sends)
+        return result
 
     async def final_check(self, signature: str, tracker: ConfirmationTracker) -> LandingResult:
         """After expiry: does the chain know the signature after all (a late landing)?"""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from solders.transaction import VersionedTransaction
 from tests.integration.execution.conftest import SOL, USDC, World
 
 from solbot.domain import QuoteRequest, VenueQuote
-from solbot.execution import FailureReason, TradeRecord, TradeState
+from solbot.execution import FailureReason, Landed, TradeRecord, TradeState
 
 
 async def _quote(world: World, amount: int = 100_000_000) -> VenueQuote:
@@ -78,3 +79,22 @@ async def test_a_trade_lands_through_rebroadcast_when_the_rpc_drops_sends(world:
         done = await world.executor.execute(trade, world.signer)
         assert done.state is TradeState.CONFIRMED, done.failure_detail
         assert done.fill is not None and done.fill.in_amount == trade.quote.in_amount
+
+
+async def test_the_same_signed_bytes_are_rebroadcast_until_one_send_lands(world: World) -> None:
+    """With 80% of sends dropped, the lander resends the same bytes until one is included."""
+    trade = await _pending(world, 10_000_000)
+    swap = await world.jupiter.build_swap(
+        trade.quote, world.wallet, priority_fee_lamports=10_000, timeout_s=5.0
+    )
+    signed = world.signer.sign_transaction(VersionedTransaction.from_bytes(swap.transaction))
+    assert swap.last_valid_block_height is not None
+    await world.set_faults({"rpc": {"drop_rate": 0.8}})
+
+    result = await world.lander.land(
+        bytes(signed), str(signed.signatures[0]), swap.last_valid_block_height
+    )
+
+    assert isinstance(result, Landed)
+    assert result.err is None
+    assert result.sends >= 1

@@ -192,6 +192,62 @@ def test_fuzzed_quote_queries_never_get_a_5xx(bot: RunningBot, params: dict[str,
         assert set(response.json()["error"]) >= {"code", "message"}
 
 
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "solbot", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        check=False,
+    )
+
+
+def test_quote_command_prints_every_source_and_the_winner(bot: RunningBot) -> None:
+    """`solbot quote SOL USDC 1.5` shows a table of sources and the winner; exit code 0."""
+    result = _cli("quote", "SOL", "USDC", "1.5", "--api", bot.url)
+    assert result.returncode == 0, result.stderr
+    for source in ("jupiter", "dflow", "hashflow", "pyth"):
+        assert source in result.stdout
+    assert "winner:" in result.stdout
+    assert "USDC" in result.stdout
+
+
+def test_quote_command_json_is_the_apis_json(bot: RunningBot) -> None:
+    """`--json` prints the API's JSON: 1.5 SOL is 1,500,000,000 lamports in."""
+    import json
+
+    result = _cli("quote", "SOL", "USDC", "1.5", "--json", "--api", bot.url)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["inAmount"] == "1500000000"
+    assert body["quoteId"]
+
+
+def test_quote_command_bad_usage_exits_2_with_one_line(bot: RunningBot) -> None:
+    """A non-numeric amount is a usage error: exit code 2, one line, no traceback."""
+    result = _cli("quote", "SOL", "USDC", "lots", "--api", bot.url)
+    assert result.returncode == 2
+    assert "AMOUNT" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_quote_command_without_a_bot_fails_with_one_line() -> None:
+    """No bot listening: exit code 1 and a sentence saying so."""
+    result = _cli("quote", "SOL", "USDC", "1", "--api", "http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert "cannot reach the bot" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_setting_fails_at_start_naming_the_variable() -> None:
+    """SOLBOT_QUOTE_DEADLINE_MS=abc: exit code 1 and one line naming the variable."""
+    result = _cli("serve", "--port", "0", env={"SOLBOT_QUOTE_DEADLINE_MS": "abc"})
+    assert result.returncode == 1
+    assert "SOLBOT_QUOTE_DEADLINE_MS" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_ctrl_c_stops_everything_cleanly(bot: RunningBot) -> None:
     """SIGINT ends `solbot up` with exit code 0 and a clean message (runs last in this module)."""
     bot.process.send_signal(signal.SIGINT)

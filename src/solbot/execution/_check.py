@@ -325,8 +325,8 @@ class TransactionCheck:
         findings: _Findings,
     ) -> None:
         user = expectations.user
-        if post_by.get(user) is None:
-            findings.add("simulation", "the simulation did not return the user's wallet")
+        if post_by.get(user) is None or pre_by.get(user) is None:
+            findings.add("simulation", "the user's wallet state before or after is unknown")
             return
         native_before = _native_value(user, pre_by)
         native_after = _native_value(user, post_by)

@@ -221,7 +221,10 @@ class TradeExecutor:
             return self._refuse_by_check(
                 record, quote, [Violation("unreadable", "the transaction cannot be decoded")]
             )
-        watched, pre = await self._watched_accounts(record.wallet, quote, transaction)
+        try:
+            watched, pre = await self._watched_accounts(record.wallet, quote, transaction)
+        except UpstreamError as exc:
+            return _Refused(FailureReason.CHAIN_UNAVAILABLE, f"account states: {exc.message}")
         simulation = await self._simulate(transaction, watched)
         if isinstance(simulation, _Refused):
             return simulation
@@ -294,12 +297,7 @@ class TradeExecutor:
         writable = [k for i, k in enumerate(keys) if _is_writable(message.header, i, len(keys))]
         writable = [k for k in writable if k != wallet]
         candidates = [wallet, *dict.fromkeys([*writable, *sorted(derived)])][:100]
-        try:
-            states = await self._rpc.get_multiple_accounts(
-                candidates, timeout_s=self._rpc_timeout_s
-            )
-        except UpstreamError:
-            states = [None] * len(candidates)
+        states = await self._rpc.get_multiple_accounts(candidates, timeout_s=self._rpc_timeout_s)
         watched: list[str] = [wallet]
         pre: list[AccountState | None] = [states[0]]
         in_keys: list[tuple[str, AccountState | None]] = []
@@ -322,7 +320,7 @@ class TradeExecutor:
                 bytes(transaction), account_addresses=watched, timeout_s=self._rpc_timeout_s
             )
         except UpstreamError as exc:
-            return _Refused(FailureReason.VENUE_UNAVAILABLE, f"simulation failed: {exc.message}")
+            return _Refused(FailureReason.CHAIN_UNAVAILABLE, f"simulation failed: {exc.message}")
         if simulation.err is not None:
             reason, detail = reason_for_transaction_error(simulation.err, simulation.logs)
             return _Refused(reason, f"simulation: {detail}")

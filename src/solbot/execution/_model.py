@@ -60,6 +60,7 @@ class FailureReason(StrEnum):
     REJECTED_BY_CHECK = "rejected_by_check"
     VENUE_UNAVAILABLE = "venue_unavailable"
     VENUE_REJECTED = "venue_rejected"
+    CHAIN_UNAVAILABLE = "chain_unavailable"
     TRANSACTION_FAILED = "transaction_failed"
 
     @property
@@ -76,6 +77,9 @@ _MESSAGES = {
     ),
     FailureReason.VENUE_UNAVAILABLE: "The venue could not build the trade right now.",
     FailureReason.VENUE_REJECTED: "The venue refused to build this trade.",
+    FailureReason.CHAIN_UNAVAILABLE: (
+        "The network could not be reached to check the trade; nothing was sent."
+    ),
     FailureReason.TRANSACTION_FAILED: "The transaction failed on chain.",
 }
 

@@ -217,3 +217,16 @@ def test_a_simulation_without_account_states_is_refused() -> None:
         accounts=[],
     )
     assert result.rules == {"simulation"}
+
+
+def test_an_unknown_state_before_the_trade_is_refused() -> None:
+    """Without the wallet's state before, a spend cannot be measured: refuse."""
+    simulation = Simulation(None, (), 50_000, (wallet(1), None), 100)
+    result = TransactionCheck().verify(
+        unsigned(swap_instructions()),
+        expect(),
+        watched=[str(USER), USER_USDC],
+        pre=[None, None],
+        simulation=simulation,
+    )
+    assert "simulation" in result.rules

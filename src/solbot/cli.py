@@ -307,7 +307,7 @@ def _print_simnet(simnet: object) -> None:
     for token in simnet.market.tokens.values():
         tokens.add_row(token.symbol, token.mint, str(token.decimals), token.pyth_feed_id or "-")
     _out.print(tokens)
-    wallets = Table(title=f"demo wallets (keys in {simnet.market.keys_file})")
+    wallets = Table(title="demo wallets")
     wallets.add_column("name")
     wallets.add_column("public key")
     wallets.add_column("SOL", justify="right")
@@ -315,6 +315,7 @@ def _print_simnet(simnet: object) -> None:
         lamports = simnet.chain.get_balance(wallet.pubkey)
         wallets.add_row(wallet.name, str(wallet.pubkey), f"{lamports / 1e9:,.3f}")
     _out.print(wallets)
+    typer.echo(f"demo keys    {simnet.market.keys_file}  (simnet test keys, worthless elsewhere)")
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 import orjson
 
@@ -280,6 +280,12 @@ class Cache:
         )
         self._count(name, outcome.result)
         return self._load(outcome.entry, codec)
+
+    @overload
+    async def get(self, key: str, *, version: int = 1, codec: None = None) -> Any: ...
+
+    @overload
+    async def get(self, key: str, *, version: int = 1, codec: Codec[T]) -> T | None: ...
 
     async def get(self, key: str, *, version: int = 1, codec: Codec[T] | None = None) -> T | None:
         """The fresh value under `key`, or None; never computes."""

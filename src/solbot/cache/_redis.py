@@ -133,15 +133,20 @@ class RedisStore:
         op_timeout_s: float = 0.25,
         connect_timeout_s: float = 1.0,
         ping_every_s: float = 2.0,
+        client_name: str | None = None,
     ) -> RedisStore:
-        """A store with its own two clients (commands, bus), closed by `aclose`."""
+        """A store with its own two clients (commands, bus), closed by `aclose`.
+
+        `client_name` names its connections in CLIENT LIST (the bus one gets ":bus" after it).
+        """
         common: dict[str, Any] = {
             "socket_timeout": max(op_timeout_s, 1.0),
             "socket_connect_timeout": connect_timeout_s,
         }
         # One reconnect attempt for commands, so the first call after a Redis restart works.
-        redis = Redis.from_url(url, retry=Retry(NoBackoff(), 1), **common)
-        bus_redis = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **common)
+        redis = Redis.from_url(url, retry=Retry(NoBackoff(), 1), client_name=client_name, **common)
+        bus_name = None if client_name is None else f"{client_name}:bus"
+        bus_redis = Redis.from_url(url, retry=Retry(NoBackoff(), 0), client_name=bus_name, **common)
         return cls(
             redis,
             bus_redis,

@@ -19,6 +19,11 @@ from redis.asyncio import Redis
 from solbot.cache import Cache, CacheConfig, CacheMetrics, RedisStore
 
 
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 async def main(url: str, name: str, requests: int, compute_s: float) -> None:
     loop = asyncio.get_running_loop()
     store = RedisStore.from_url(url, op_timeout_s=2.0, client_name=f"worker-{name}")
@@ -35,7 +40,7 @@ async def main(url: str, name: str, requests: int, compute_s: float) -> None:
         await asyncio.sleep(compute_s)
         return {"value": 42}
 
-    print("ready", flush=True)
+    _say("ready")
     await loop.run_in_executor(None, sys.stdin.readline)
     started = time.perf_counter()
     outcomes = await asyncio.gather(
@@ -45,7 +50,7 @@ async def main(url: str, name: str, requests: int, compute_s: float) -> None:
     elapsed = time.perf_counter() - started
     ok = sum(1 for outcome in outcomes if outcome == {"value": 42})
     registry = metrics.registry
-    print(
+    _say(
         orjson.dumps(
             {
                 "name": name,
@@ -57,8 +62,7 @@ async def main(url: str, name: str, requests: int, compute_s: float) -> None:
                 or 0,
                 "elapsed_s": elapsed,
             }
-        ).decode(),
-        flush=True,
+        ).decode()
     )
     await loop.run_in_executor(None, sys.stdin.readline)
     await cache.aclose()

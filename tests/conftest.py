@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +67,22 @@ async def simnet(tmp_path: Path) -> AsyncIterator[Any]:
     )
     async with Simnet(settings) as running:
         yield running
+
+
+@pytest.fixture
+def bot_settings(simnet: Any, tmp_path: Path) -> Callable[..., Any]:
+    """Makes Settings for bot instances on `simnet`: ledger and master key under tmp_path."""
+    from solbot.config import load_settings
+
+    def make(**overrides: Any) -> Any:
+        values: dict[str, Any] = {
+            **simnet.endpoints.settings_overrides("127.0.0.1"),
+            "simnet": True,
+            "simnet_data_dir": str(tmp_path / "bot-simnet"),
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}",
+            "redis_url": None,
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return make

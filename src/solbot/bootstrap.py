@@ -9,15 +9,20 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from solbot.api import create_app
+from solbot.api._accounts import accounts_router
 from solbot.api._quotes import quotes_router
+from solbot.auth import AuthService
 from solbot.config import Settings
 from solbot.domain import QuoteSource
+from solbot.keystore import Keystore, WalletService, load_master_key
+from solbot.ledger import Ledger
 from solbot.ops import Metrics, get_logger
 from solbot.quotes import GuardedSource, MintDirectory, QuoteAggregator, QuoteBook, QuoteService
 from solbot.resilience import (
@@ -50,6 +55,9 @@ class Services:
     rpc: RpcClient
     redis: Any | None
     quotes: QuoteService
+    ledger: Ledger
+    auth: AuthService
+    wallets: WalletService
 
 
 def _log_transition(transition: Transition) -> None:
@@ -146,6 +154,13 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             )
             stack.push_async_callback(redis.aclose)
         rpc = RpcClient(http, settings.rpc_url)
+        master_key = load_master_key(
+            settings.master_key,
+            simnet_key_path=Path(settings.simnet_data_dir) / "master.key"
+            if settings.simnet
+            else None,
+        )
+        ledger = await stack.enter_async_context(Ledger.open(settings.database_url))
         yield Services(
             settings=settings,
             metrics=metrics,
@@ -153,6 +168,9 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             rpc=rpc,
             redis=redis,
             quotes=_build_quotes(settings, http, rpc, redis, metrics),
+            ledger=ledger,
+            auth=AuthService(ledger.users),
+            wallets=WalletService(Keystore(master_key), ledger.wallets),
         )
 
 
@@ -163,7 +181,11 @@ def build_app(services: Services) -> FastAPI:
         result = await services.rpc.call("getHealth", [], timeout_s=2.0)
         return None if result == "ok" else f"rpc answered {result!r}"
 
-    checks = {"rpc": rpc_ready}
+    async def database_ready() -> str | None:
+        await services.ledger.database.ping()
+        return None
+
+    checks = {"rpc": rpc_ready, "database": database_ready}
     if services.redis is not None:
         redis = services.redis
 
@@ -174,5 +196,8 @@ def build_app(services: Services) -> FastAPI:
     return create_app(
         metrics=services.metrics,
         readiness_checks=checks,
-        routers=[quotes_router(services.quotes)],
+        routers=[
+            quotes_router(services.quotes),
+            accounts_router(services.auth, services.wallets),
+        ],
     )

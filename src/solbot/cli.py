@@ -9,7 +9,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -118,6 +118,7 @@ def up(
                     api_host=host,
                     api_port=port,
                     simnet=True,
+                    simnet_data_dir=sim_settings.data_dir,
                     **simnet.endpoints.settings_overrides(sim_settings.host),  # type: ignore[union-attr]
                 )
             )
@@ -263,6 +264,84 @@ def quote(
     for warning in body.get("warnings", []):
         _out.print(f"[yellow]warning[/yellow] {warning['code']}: {warning['message']}")
     _out.print(f"quoteId {body['quoteId']} valid until {body['expiresAt']}; {body['elapsedMs']} ms")
+
+
+users_app = typer.Typer(help="Users of the bot and their API tokens.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+wallet_app = typer.Typer(help="Custodial wallets, through the running bot.", no_args_is_help=True)
+app.add_typer(wallet_app, name="wallet")
+
+TokenOption = Annotated[
+    str | None,
+    typer.Option(envvar="SOLBOT_API_TOKEN", help="your API token (or SOLBOT_API_TOKEN)"),
+]
+ApiOption = Annotated[str | None, typer.Option(help="bot API URL (default from settings)")]
+
+
+@users_app.command("create")
+def users_create(name: Annotated[str, typer.Argument(help="a name for the user")]) -> None:
+    """Create a user and print its API token (shown once; only its hash is stored)."""
+    from solbot.auth import AuthService
+    from solbot.config import load_settings
+    from solbot.ledger import Ledger
+
+    settings = _load(load_settings)
+
+    async def main(_stop: asyncio.Event) -> None:
+        async with Ledger.open(settings.database_url) as ledger:
+            user, token = await AuthService(ledger.users).create_user(name)
+        _out.print(f"user {user.name} ({user.id}) created; API token (shown once):")
+        typer.echo(token)
+
+    _run(main)
+
+
+def _api_call(method: str, path: str, *, api: str | None, token: str | None, **kwargs: Any) -> Any:
+    import httpx
+
+    from solbot.config import load_settings
+
+    if not token:
+        _usage("an API token is needed: --token or SOLBOT_API_TOKEN (`solbot users create NAME`)")
+    settings = _load(load_settings)
+    base_url = (api or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
+    try:
+        response = httpx.request(
+            method,
+            f"{base_url}{path}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=15.0,
+            **kwargs,
+        )
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the bot at {base_url} ({type(exc).__name__}); is it running?")
+    try:
+        body = response.json()
+    except ValueError:
+        _fail(f"the bot answered HTTP {response.status_code} without JSON")
+    if response.status_code >= 400:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        _fail(f"{error.get('code', response.status_code)}: {error.get('message', 'failed')}")
+    return body
+
+
+@wallet_app.command("new")
+def wallet_new(token: TokenOption = None, api: ApiOption = None) -> None:
+    """Create a custodial wallet for you and print its address."""
+    body = _api_call("POST", "/v1/wallets", api=api, token=token)
+    typer.echo(body["wallet"])
+
+
+@wallet_app.command("list")
+def wallet_list(token: TokenOption = None, api: ApiOption = None) -> None:
+    """Your custodial wallets."""
+    body = _api_call("GET", "/v1/wallets", api=api, token=token)
+    table = Table(title="wallets")
+    table.add_column("wallet")
+    table.add_column("created")
+    for wallet in body["wallets"]:
+        table.add_row(wallet["wallet"], wallet["createdAt"])
+    _out.print(table)
 
 
 @app.command()

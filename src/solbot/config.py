@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     api_port: Annotated[int, Field(ge=0, le=65535)] = 8000
     instance_id: str = Field(default_factory=_default_instance_id)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    simnet: bool = False
+    simnet: bool = False  # set by `solbot up`: the upstreams are the embedded simnet
+    simnet_data_dir: str = ".simnet"  # on the simnet, the generated master key is kept here
 
     @field_validator(
         "jupiter_url", "jupiter_price_url", "dflow_url", "hashflow_url", "pyth_url", "rpc_url"

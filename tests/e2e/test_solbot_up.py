@@ -21,10 +21,13 @@ USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 
 
 class RunningBot:
-    def __init__(self, process: subprocess.Popen[str], url: str, output: list[str]) -> None:
+    def __init__(
+        self, process: subprocess.Popen[str], url: str, output: list[str], cwd: Path
+    ) -> None:
         self.process = process
         self.url = url
         self.output = output
+        self.cwd = cwd
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
         if "is up on the simnet" in line:
             break
     assert url is not None, "".join(output)
-    running = RunningBot(process, url, output)
+    running = RunningBot(process, url, output, data_dir)
     yield running
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
@@ -192,7 +195,9 @@ def test_fuzzed_quote_queries_never_get_a_5xx(bot: RunningBot, params: dict[str,
         assert set(response.json()["error"]) >= {"code", "message"}
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "solbot", *args],
         capture_output=True,
@@ -200,7 +205,45 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         timeout=60,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         check=False,
+        cwd=cwd,
     )
+
+
+def _new_user(bot: RunningBot, name: str) -> str:
+    result = _cli("users", "create", name, cwd=bot.cwd)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    assert token.startswith("sbt_")
+    return token
+
+
+def test_a_user_creates_and_lists_custodial_wallets(bot: RunningBot) -> None:
+    """`users create` prints a token; `wallet new` makes a wallet; `wallet list` shows it."""
+    token = _new_user(bot, "alice")
+    created = _cli("wallet", "new", "--api", bot.url, env={"SOLBOT_API_TOKEN": token})
+    assert created.returncode == 0, created.stderr
+    address = created.stdout.strip()
+    listed = _cli("wallet", "list", "--api", bot.url, "--token", token)
+    assert listed.returncode == 0, listed.stderr
+    assert address in listed.stdout
+
+
+def test_wallets_need_a_valid_token_and_are_private(bot: RunningBot) -> None:
+    """No or bad token: 401 with WWW-Authenticate; one user never sees another's wallets."""
+    bob, carol = _new_user(bot, "bob"), _new_user(bot, "carol")
+    with httpx.Client(base_url=bot.url, timeout=10) as client:
+        missing = client.get("/v1/wallets")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == "Bearer"
+        assert missing.json()["error"]["code"] == "UNAUTHORIZED"
+        bad = client.get("/v1/wallets", headers={"Authorization": "Bearer sbt_not-a-token"})
+        assert bad.status_code == 401
+        made = client.post("/v1/wallets", headers={"Authorization": f"Bearer {bob}"})
+        assert made.status_code == 201
+        bobs = made.json()["wallet"]
+        carols = client.get("/v1/wallets", headers={"Authorization": f"Bearer {carol}"}).json()
+    assert bobs not in {w["wallet"] for w in carols["wallets"]}
+    assert "secret" not in made.text.lower() and 'key"' not in made.text
 
 
 def test_quote_command_prints_every_source_and_the_winner(bot: RunningBot) -> None:

@@ -15,6 +15,7 @@ from solbot.errors import (
     DeadlineExceeded,
     InvalidRequest,
     SolbotError,
+    Unauthorized,
     UpstreamError,
 )
 from solbot.ops import get_logger
@@ -65,7 +66,10 @@ def install_error_handlers(app: FastAPI) -> None:
         details: dict[str, Any] = {}
         if isinstance(exc, InvalidRequest) and exc.field is not None:
             details["field"] = exc.field
-        return error_response(_status_for(exc), exc.code, exc.message, details)
+        response = error_response(_status_for(exc), exc.code, exc.message, details)
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     async def on_validation_error(_request: Request, exc: Exception) -> JSONBytes:
         assert isinstance(exc, RequestValidationError)

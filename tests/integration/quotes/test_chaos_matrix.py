@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from solbot.bootstrap import build_app, build_services
-from solbot.config import load_settings
 from solbot.ops import AsgiServer
 
 SOL = "So11111111111111111111111111111111111111112"
@@ -53,14 +52,12 @@ class Run:
 
 
 @pytest.fixture
-async def bot(simnet: Any) -> AsyncIterator[Bot]:
-    settings = load_settings(
-        **simnet.endpoints.settings_overrides("127.0.0.1"),
+async def bot(simnet: Any, bot_settings: Callable[..., Any]) -> AsyncIterator[Bot]:
+    settings = bot_settings(
         jupiter_rps=JUPITER_RPS,
         dflow_rps=10_000,
         hashflow_rps=10_000,
         pyth_rps=10_000,
-        redis_url=None,
     )
     async with (
         build_services(settings) as services,

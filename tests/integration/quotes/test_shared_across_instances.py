@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from solbot.bootstrap import build_app, build_services
-from solbot.config import load_settings
 from solbot.ops import AsgiServer
 
 SOL = "So11111111111111111111111111111111111111112"
@@ -21,9 +20,10 @@ pytestmark = pytest.mark.redis
 
 
 @contextlib.asynccontextmanager
-async def _instance(simnet: Any, redis_url: str, prefix: str, name: str) -> AsyncIterator[str]:
-    settings = load_settings(
-        **simnet.endpoints.settings_overrides("127.0.0.1"),
+async def _instance(
+    make_settings: Callable[..., Any], redis_url: str, prefix: str, name: str
+) -> AsyncIterator[str]:
+    settings = make_settings(
         redis_url=redis_url,
         redis_prefix=prefix,
         instance_id=name,
@@ -45,12 +45,12 @@ async def _jupiter_status(client: httpx.AsyncClient, url: str, amount: int) -> s
 
 
 async def test_a_breaker_opened_by_one_instance_spares_the_others(
-    simnet: Any, redis_url: str, redis_prefix: str
+    simnet: Any, bot_settings: Callable[..., Any], redis_url: str, redis_prefix: str
 ) -> None:
     """Instance A sees Jupiter fail and opens; instance B then skips Jupiter without calling it."""
     async with (
-        _instance(simnet, redis_url, redis_prefix, "a") as url_a,
-        _instance(simnet, redis_url, redis_prefix, "b") as url_b,
+        _instance(bot_settings, redis_url, redis_prefix, "a") as url_a,
+        _instance(bot_settings, redis_url, redis_prefix, "b") as url_b,
         httpx.AsyncClient(timeout=10) as client,
     ):
         await client.put(
@@ -65,12 +65,12 @@ async def test_a_breaker_opened_by_one_instance_spares_the_others(
 
 
 async def test_two_instances_together_stay_under_jupiters_plan(
-    simnet: Any, redis_url: str, redis_prefix: str
+    simnet: Any, bot_settings: Callable[..., Any], redis_url: str, redis_prefix: str
 ) -> None:
     """Two instances hammered at once never send Jupiter more than the shared 10 per second."""
     async with (
-        _instance(simnet, redis_url, redis_prefix, "a") as url_a,
-        _instance(simnet, redis_url, redis_prefix, "b") as url_b,
+        _instance(bot_settings, redis_url, redis_prefix, "a") as url_a,
+        _instance(bot_settings, redis_url, redis_prefix, "b") as url_b,
         httpx.AsyncClient(timeout=10) as client,
     ):
 

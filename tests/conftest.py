@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +91,87 @@ def bot_settings(simnet: Any, tmp_path: Path) -> Callable[..., Any]:
         return load_settings(**values)
 
     return make
+
+
+class SimnetProcess:
+    """`solbot sim` in its own process, as the bot meets a real network: only URLs in common."""
+
+    def __init__(self, process: subprocess.Popen[str], rpc_url: str, ws_url: str, venues_url: str):
+        self.process = process
+        self.rpc_url = rpc_url
+        self.ws_url = ws_url
+        self.venues_url = venues_url
+
+    def settings_overrides(self) -> dict[str, str]:
+        return {
+            "jupiter_url": f"{self.venues_url}/jupiter/swap/v1",
+            "jupiter_price_url": f"{self.venues_url}/jupiter/price/v3",
+            "dflow_url": f"{self.venues_url}/dflow",
+            "hashflow_url": f"{self.venues_url}/hashflow",
+            "pyth_url": f"{self.venues_url}/pyth",
+            "rpc_url": self.rpc_url,
+            "rpc_ws_url": self.ws_url,
+        }
+
+
+@pytest.fixture
+def simnet_process(tmp_path: Path) -> Iterator[SimnetProcess]:
+    """The simnet in a child process on ephemeral ports; stopped with Ctrl-C afterwards."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "solbot",
+            "sim",
+            "--rpc-port",
+            "0",
+            "--ws-port",
+            "0",
+            "--venues-port",
+            "0",
+            "--slot-ms",
+            "100",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={
+            **os.environ,
+            "SOLBOT_SIM_DATA_DIR": str(tmp_path / "sim"),
+            "SOLBOT_SIM_BACKGROUND_TRADES_PER_S": "0",
+            "COLUMNS": "200",
+        },
+    )
+    assert process.stdout is not None
+    text = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "simnet running" not in text:
+        line = process.stdout.readline()
+        if not line:
+            break
+        text += line
+    urls = {
+        name: re.search(pattern, text)
+        for name, pattern in (
+            ("rpc", r"simnet RPC\s+(\S+)"),
+            ("ws", r"simnet WS\s+(\S+)"),
+            ("venues", r"venues\s+(http://\S+)"),
+        )
+    }
+    if not all(urls.values()):
+        process.kill()
+        raise RuntimeError(f"solbot sim did not start:\n{text}")
+    try:
+        yield SimnetProcess(
+            process,
+            urls["rpc"].group(1),  # type: ignore[union-attr]
+            urls["ws"].group(1),  # type: ignore[union-attr]
+            urls["venues"].group(1),  # type: ignore[union-attr]
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()

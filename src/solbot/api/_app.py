@@ -46,6 +46,9 @@ class RequestIdMiddleware:
                 status_holder[0] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                # How long the server held the request before answering: the deadline's witness.
+                duration_ms = (time.perf_counter() - started) * 1000
+                headers.append((b"server-timing", f"app;dur={duration_ms:.1f}".encode()))
                 message["headers"] = headers
             await send(message)
 

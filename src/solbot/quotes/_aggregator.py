@@ -14,7 +14,6 @@ The sequence for one request:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,6 +63,7 @@ class QuoteAggregator:
         answer_margin_s: float = 0.03,
         straggler_grace_s: float = 0.05,
         mark_wait_s: float = 0.05,
+        unwind_s: float = 0.02,
     ) -> None:
         self._sources = dict(sources)
         self._latency = latency
@@ -71,6 +71,7 @@ class QuoteAggregator:
         self._answer_margin_s = answer_margin_s
         self._straggler_grace_s = straggler_grace_s
         self._mark_wait_s = mark_wait_s
+        self._unwind_s = unwind_s
         self._flights: SingleFlight[QuoteQuery, AggregatedQuote] = SingleFlight()
 
     @property
@@ -110,12 +111,7 @@ class QuoteAggregator:
                     start(name)
             await self._collect(tasks, deadline)
         finally:
-            for task in tasks.values():
-                if not task.done():
-                    task.cancel()
-            for task in tasks.values():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await self._cancel_stragglers(tasks)
 
         outcomes = self._outcomes(tasks, wanted)
         best = self._select(outcomes, query)
@@ -123,6 +119,15 @@ class QuoteAggregator:
         if best is None:
             raise self._failure(outcomes)
         return AggregatedQuote(best=best, outcomes=outcomes, elapsed_ms=elapsed_ms)
+
+    async def _cancel_stragglers(self, tasks: dict[str, asyncio.Task[SourceOutcome]]) -> None:
+        """Cancel what is still running and give it a moment to unwind; a source that ignores
+        cancellation is left behind (reported as a timeout), never waited for."""
+        pending = [task for task in tasks.values() if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=self._unwind_s)
 
     async def _primary_is_enough(
         self, tasks: dict[str, asyncio.Task[SourceOutcome]], query: QuoteQuery, deadline: Deadline
@@ -198,7 +203,7 @@ class QuoteAggregator:
                 outcomes.append(SourceOutcome(name, "skipped", reason="not requested"))
             elif task is None:
                 outcomes.append(SourceOutcome(name, "skipped", reason="not needed"))
-            elif task.cancelled():
+            elif not task.done() or task.cancelled():
                 outcomes.append(
                     SourceOutcome(name, "timeout", reason="no answer before the deadline")
                 )

@@ -1,23 +1,29 @@
-"""The quote policy under every fault scenario, from outside: real HTTP to the bot, real simnet.
+"""The quote policy under every fault scenario, from outside: real HTTP to the bot, and the
+simnet in its own process (as a real network would be).
 
-For hundreds of requests per scenario: every answer within the deadline plus 100 ms; a valid
-executable quote whenever an executable source can give one; illiquid Jupiter routes lose or
-carry their warnings; the bot never exceeds its own Jupiter rate limit.
+For hundreds of requests per scenario: every answer leaves the server within the deadline plus
+100 ms (its `server-timing`), and reaches this client within that too unless this test process
+itself is starved; a valid executable quote whenever an executable source can give one;
+illiquid Jupiter routes lose or carry their warnings; the bot never exceeds its own Jupiter rate
+limit as the venue counts arrivals.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from solbot.bootstrap import build_app, build_services
+from solbot.config import load_settings
 from solbot.ops import AsgiServer
+from tests.conftest import SimnetProcess
 
 SOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -25,25 +31,33 @@ BONK = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 JUPITER_RPS = 20
 DEADLINE_S = 2.0
 SLACK_S = 0.1
+CLIENT_ALLOWANCE_S = 0.4
 PAIRS = ((SOL, USDC, 1_000_000_000), (USDC, SOL, 150_000_000), (BONK, USDC, 10_000_000_000))
 
 
 @dataclass
 class Bot:
     url: str
-    simnet: Any
+    simnet: SimnetProcess
     client: httpx.AsyncClient
 
     async def scenario(self, name: str) -> None:
         response = await self.client.put(
-            f"{self.simnet.endpoints.venues_url}/admin/faults", json={"scenario": name}
+            f"{self.simnet.venues_url}/admin/faults", json={"scenario": name}
         )
         assert response.status_code == 200, response.text
+
+    async def jupiter_traffic(self) -> dict[str, int]:
+        response = await self.client.get(
+            f"{self.simnet.venues_url}/admin/traffic", params={"window_s": 1.0}
+        )
+        return dict(response.json()["targets"]["jupiter"])
 
 
 @dataclass
 class Run:
     latencies: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)
     bodies: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     @property
@@ -52,8 +66,13 @@ class Run:
 
 
 @pytest.fixture
-async def bot(simnet: Any, bot_settings: Callable[..., Any]) -> AsyncIterator[Bot]:
-    settings = bot_settings(
+async def bot(simnet_process: SimnetProcess, tmp_path: Path) -> AsyncIterator[Bot]:
+    settings = load_settings(
+        **simnet_process.settings_overrides(),
+        simnet=True,
+        simnet_data_dir=str(tmp_path / "bot"),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}",
+        redis_url=None,
         jupiter_rps=JUPITER_RPS,
         dflow_rps=10_000,
         hashflow_rps=10_000,
@@ -64,7 +83,7 @@ async def bot(simnet: Any, bot_settings: Callable[..., Any]) -> AsyncIterator[Bo
         AsgiServer(build_app(services)) as server,
         httpx.AsyncClient(timeout=10) as client,
     ):
-        yield Bot(server.url, simnet, client)
+        yield Bot(server.url, simnet_process, client)
 
 
 async def _hammer(bot: Bot, requests: int, concurrency: int = 16) -> Run:
@@ -81,6 +100,7 @@ async def _hammer(bot: Bot, requests: int, concurrency: int = 16) -> Run:
             started = time.perf_counter()
             response = await bot.client.get(f"{bot.url}/v1/quote", params=params)
             run.latencies.append(time.perf_counter() - started)
+            run.server_ms.append(float(response.headers["server-timing"].split("dur=")[1]))
             run.bodies.append((response.status_code, response.json()))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -88,7 +108,11 @@ async def _hammer(bot: Bot, requests: int, concurrency: int = 16) -> Run:
 
 
 def _assert_on_time(run: Run) -> None:
-    assert max(run.latencies) <= DEADLINE_S + SLACK_S, f"slowest answer {max(run.latencies):.3f}s"
+    slowest_server_s = max(run.server_ms) / 1000
+    assert slowest_server_s <= DEADLINE_S + SLACK_S, f"server held one {slowest_server_s:.3f}s"
+    # The client shares this process with the bot; allow for its own scheduling on a busy box.
+    slowest_seen_s = max(run.latencies)
+    assert slowest_seen_s <= DEADLINE_S + SLACK_S + CLIENT_ALLOWANCE_S, slowest_seen_s
 
 
 @pytest.mark.parametrize(
@@ -104,7 +128,9 @@ async def test_every_answer_is_on_time_and_executable_when_a_venue_can_quote(
     _assert_on_time(run)
     failures = [body for status, body in run.bodies if status != 200 or not body["executable"]]
     assert failures == [], failures[:3]
-    assert bot.simnet.faults.max_requests_in_window("jupiter", 1.0) <= JUPITER_RPS
+    traffic = await bot.jupiter_traffic()
+    assert traffic["requests"] > 0
+    assert traffic["maxInWindow"] <= JUPITER_RPS
 
 
 async def test_illiquid_jupiter_routes_lose_or_carry_their_warnings(bot: Bot) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -247,3 +248,27 @@ async def test_breaker_opens_after_three_failures_and_skips_the_source() -> None
     result = await aggregator.quote(QUERY, Deadline.after(2.0))
     assert jupiter.calls == 3
     assert _statuses(result.outcomes)["jupiter"] == "circuit_open"
+
+
+class StubbornSource(FakeSource):
+    """A source that swallows cancellation and keeps going (a badly behaved client library)."""
+
+    async def quote(self, request: QuoteRequest, timeout_s: float) -> VenueQuote:
+        self.calls += 1
+        for _ in range(3):
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(1.0)
+        return _quote(self.name, 1)
+
+
+async def test_a_source_ignoring_cancellation_does_not_hold_the_answer() -> None:
+    """Even a source that swallows its cancellation is left behind at the deadline."""
+    aggregator = _aggregator(
+        StubbornSource("jupiter", UpstreamUnavailable("x", source="jupiter")),
+        FakeSource("dflow", lambda: _quote("dflow", 147_000_000)),
+    )
+    started = time.perf_counter()
+    result = await aggregator.quote(QUERY, Deadline.after(0.4))
+    assert time.perf_counter() - started < 0.45
+    assert result.best.quote.source == "dflow"
+    assert _statuses(result.outcomes)["jupiter"] == "timeout"

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route as HttpRoute
 
 from solbot.sim.chain import SimChain
-from solbot.sim.faults import FaultBook, FaultProfileError
+from solbot.sim.faults import TARGETS, FaultBook, FaultProfileError
 from solbot.sim.market import Market
 from solbot.sim.venues._common import FastJSON
 from solbot.sim.venues._dflow import DFlowVenue
@@ -92,6 +92,30 @@ def create_venues_app(
             }
         )
 
+    async def get_traffic(request: Request) -> Response:
+        """Requests each target received, and the most within any sliding window (default 1 s):
+        what shows whether a client stayed under a venue's plan."""
+        try:
+            window_s = float(request.query_params.get("window_s", "1.0"))
+        except ValueError:
+            window_s = -1.0
+        if not 0.0 < window_s <= 3600.0:
+            return _bad_request(
+                "INVALID_WINDOW", "window_s must be a number of seconds in (0, 3600]"
+            )
+        return FastJSON(
+            {
+                "windowS": window_s,
+                "targets": {
+                    target: {
+                        "requests": len(faults.arrivals(target)),
+                        "maxInWindow": faults.max_requests_in_window(target, window_s),
+                    }
+                    for target in TARGETS
+                },
+            }
+        )
+
     routes = [
         *JupiterVenue(chain, market, faults, clock).routes(),
         *DFlowVenue(chain, market, faults).routes(),
@@ -100,5 +124,6 @@ def create_venues_app(
         HttpRoute("/admin/faults", get_faults, methods=["GET"]),
         HttpRoute("/admin/faults", put_faults, methods=["PUT"]),
         HttpRoute("/admin/market", get_market, methods=["GET"]),
+        HttpRoute("/admin/traffic", get_traffic, methods=["GET"]),
     ]
     return Starlette(routes=routes)

@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 from solders.keypair import Keypair
-from tests.integration.execution._fakes import InMemoryTradeStore, KeypairSigner, SourceRequoter
 
 from solbot.config import SimnetSettings
 from solbot.execution import FillReader, Lander, TradeExecutor
 from solbot.rpc import PubSubClient, RpcClient
 from solbot.sim import Simnet
 from solbot.venues import JupiterClient
+from tests.integration.execution._fakes import InMemoryTradeStore, KeypairSigner, SourceRequoter
 
 SOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"

@@ -7,10 +7,10 @@ import dataclasses
 import uuid
 
 from solders.transaction import VersionedTransaction
-from tests.integration.execution.conftest import SOL, USDC, World
 
 from solbot.domain import QuoteRequest
 from solbot.execution import FailureReason, TradeRecord, TradeState
+from tests.integration.execution.conftest import SOL, USDC, World
 
 
 async def _pending(world: World, amount: int = 20_000_000) -> TradeRecord:

@@ -7,11 +7,10 @@ import dataclasses
 import socket
 import uuid
 
-from tests.integration.execution.conftest import SOL, USDC, World
-
 from solbot.domain import QuoteRequest
 from solbot.execution import FailureReason, TradeOptions, TradeRecord, TradeState
 from solbot.rpc import PubSubClient
+from tests.integration.execution.conftest import SOL, USDC, World
 
 
 async def _stale_trade(world: World, *, requote: bool) -> TradeRecord:

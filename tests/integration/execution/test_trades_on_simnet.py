@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 from solders.transaction import VersionedTransaction
-from tests.integration.execution.conftest import SOL, USDC, World
 
 from solbot.domain import QuoteRequest, VenueQuote
 from solbot.execution import FailureReason, Landed, TradeRecord, TradeState
+from tests.integration.execution.conftest import SOL, USDC, World
 
 
 async def _quote(world: World, amount: int = 100_000_000) -> VenueQuote:

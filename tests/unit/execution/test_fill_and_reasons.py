@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.unit.execution.support import RENT, SOL, USDC
 
 from solbot.errors import UpstreamRejected, UpstreamUnavailable
 from solbot.execution import (
@@ -15,6 +14,7 @@ from solbot.execution import (
     reason_for_venue_error,
 )
 from solbot.rpc import ConfirmedTransaction, TokenBalance
+from tests.unit.execution.support import RENT, SOL, USDC
 
 USER = "User111111111111111111111111111111111111111"
 MAKER = "Maker11111111111111111111111111111111111111"

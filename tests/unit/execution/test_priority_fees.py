@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import pytest
 from solders.transaction import VersionedTransaction
+
+from solbot.execution import (
+    PriorityFeePolicy,
+    can_rewrite,
+    read_compute_budget,
+    rewrite_compute_budget,
+)
 from tests.unit.execution.support import (
     MAKER,
     USER,
@@ -11,13 +18,6 @@ from tests.unit.execution.support import (
     sol_transfer,
     spl_transfer,
     unsigned,
-)
-
-from solbot.execution import (
-    PriorityFeePolicy,
-    can_rewrite,
-    read_compute_budget,
-    rewrite_compute_budget,
 )
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 
-from tests.unit.execution.support import STRANGER, USDC, USER, token_account_bytes
-
 from solbot.rpc import (
     AccountState,
     ConfirmedTransaction,
@@ -13,6 +11,7 @@ from solbot.rpc import (
     Simulation,
     decode_token_account,
 )
+from tests.unit.execution.support import STRANGER, USDC, USER, token_account_bytes
 
 
 def test_a_token_account_is_decoded_from_its_bytes() -> None:

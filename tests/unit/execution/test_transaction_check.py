@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
+
+from solbot.execution import CheckExpectations, CheckResult, TransactionCheck
+from solbot.rpc import AccountState, Simulation
 from tests.unit.execution.support import (
     MAKER,
     MAKER_USDC,
@@ -22,9 +25,6 @@ from tests.unit.execution.support import (
     unsigned,
     wallet,
 )
-
-from solbot.execution import CheckExpectations, CheckResult, TransactionCheck
-from solbot.rpc import AccountState, Simulation
 
 IN_AMOUNT = 1_000_000_000
 OUT_AMOUNT = 150_000_000

@@ -80,7 +80,16 @@ class WalletLookup(Protocol):
 
 
 class _Topic:
-    __slots__ = ("activating", "active", "channel", "idle_since", "last", "name", "seq", "subscribers")
+    __slots__ = (
+        "activating",
+        "active",
+        "channel",
+        "idle_since",
+        "last",
+        "name",
+        "seq",
+        "subscribers",
+    )
 
     def __init__(self, name: str, channel: Channel, active: bool) -> None:
         self.name = name
@@ -125,8 +134,10 @@ class StreamHub:
         wallets: WalletLookup | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        idle_topic_linger_s: float = _IDLE_TOPIC_LINGER_S,
     ) -> None:
         self.limits = limits or StreamLimits()
+        self._idle_linger_s = idle_topic_linger_s
         self.metrics = StreamMetrics(metrics)
         self._bus = RedisBus(redis, prefix=redis_prefix) if redis is not None else None
         self._auth = auth
@@ -139,6 +150,8 @@ class StreamHub:
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_queue_sample = 0.0
+        self._all_gone = asyncio.Event()
+        self._all_gone.set()
         m = self.metrics
         self._sent = {c: m.messages_sent.labels(c.value) for c in Channel}
         self._sent_control = m.messages_sent.labels("control")
@@ -165,6 +178,10 @@ class StreamHub:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._bus is not None:
             await self._bus.stop()
+
+    async def wait_all_gone(self) -> None:
+        """Until no client is connected."""
+        await self._all_gone.wait()
 
     def close_all(self, code: int, reason: str) -> None:
         """Close every client (graceful shutdown: 1012, clients reconnect with backoff)."""
@@ -259,6 +276,7 @@ class StreamHub:
         client = StreamClient(connection)
         client.next_ping_at = self._clock() + self.limits.ping_interval_s
         self.clients[client] = None
+        self._all_gone.clear()
         self.metrics.connections.inc()
         return client
 
@@ -266,6 +284,8 @@ class StreamHub:
         """The transport is gone: forget the client and free everything it held."""
         if self.clients.pop(client, 0) is None:
             self.metrics.connections.dec()
+            if not self.clients:
+                self._all_gone.set()
         client.closing = True
         self._drop_subscriptions(client, list(client.subscriptions))
         client.drop_pending()
@@ -392,12 +412,16 @@ class StreamHub:
 
     async def _authenticate(self, client: StreamClient, op: Auth) -> None:
         if self._auth is None:
-            raise ProtocolError(ErrorCode.UNAUTHORIZED, "this gateway has no private channels", op.id)
+            raise ProtocolError(
+                ErrorCode.UNAUTHORIZED, "this gateway has no private channels", op.id
+            )
         try:
             async with asyncio.timeout(self.limits.auth_timeout_s):
                 user = await self._auth.authenticate(op.token)
         except Unauthorized:
-            raise ProtocolError(ErrorCode.UNAUTHORIZED, "invalid or revoked API token", op.id) from None
+            raise ProtocolError(
+                ErrorCode.UNAUTHORIZED, "invalid or revoked API token", op.id
+            ) from None
         except TimeoutError:
             raise ProtocolError(ErrorCode.UNAVAILABLE, "authentication timed out", op.id) from None
         if client.user_id is not None and client.user_id != user.id:
@@ -407,7 +431,9 @@ class StreamHub:
         client.invalid_frames = max(0, client.invalid_frames - 1)
         self._send_control(client, ack_frame("authenticated", op.id, userId=user.id))
 
-    async def _private_keys(self, client: StreamClient, op: Subscribe | Unsubscribe) -> tuple[str, ...]:
+    async def _private_keys(
+        self, client: StreamClient, op: Subscribe | Unsubscribe
+    ) -> tuple[str, ...]:
         if client.user_id is None:
             raise ProtocolError(
                 ErrorCode.AUTH_REQUIRED, f"`{op.channel.value}` needs an `auth` first", op.id
@@ -477,7 +503,8 @@ class StreamHub:
         self._drop_subscriptions(client, [n for n in names if n in client.subscriptions])
         field = "assets" if op.channel is Channel.PRICES else "wallets"
         self._send_control(
-            client, ack_frame("unsubscribed", op.id, channel=op.channel.value, **{field: list(keys)})
+            client,
+            ack_frame("unsubscribed", op.id, channel=op.channel.value, **{field: list(keys)}),
         )
 
     def _drop_subscriptions(self, client: StreamClient, names: list[str]) -> None:
@@ -567,7 +594,7 @@ class StreamHub:
             if topic.subscribers or topic.activating is not None:
                 continue
             if self._bus is not None:
-                if now - topic.idle_since > _IDLE_TOPIC_LINGER_S:
+                if now - topic.idle_since > self._idle_linger_s:
                     del self._topics[topic.name]
                     if topic.active:
                         topic.active = False

@@ -32,6 +32,9 @@ class StreamLimits:
     # The transport's buffer above which a client counts as lagging (kernel buffer comes first).
     write_buffer_high: int = 64 * 1024
     write_buffer_low: int = 16 * 1024
+    # SO_SNDBUF per connection (None: the kernel's autotuning). Bounds the kernel memory a
+    # lagging client can pin and makes lag visible sooner.
+    socket_send_buffer: int | None = None
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
     close_timeout_s: float = 2.0

@@ -52,7 +52,9 @@ class StreamMetrics:
             registry=r,
         )
         self.subscriptions = Gauge(
-            "solbot_ws_subscriptions", "Active stream subscriptions, by channel", ["channel"],
+            "solbot_ws_subscriptions",
+            "Active stream subscriptions, by channel",
+            ["channel"],
             registry=r,
         )
         self.fanout_duration = Histogram(
@@ -92,4 +94,3 @@ class EventLoopLagMonitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-

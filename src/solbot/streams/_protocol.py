@@ -169,7 +169,7 @@ def parse_client_op(payload: bytes | str) -> ClientOp:
         return Auth(token, op_id)
     if op in ("subscribe", "unsubscribe"):
         try:
-            channel = Channel(message.get("channel"))
+            channel = Channel(str(message.get("channel")))
         except ValueError:
             raise ProtocolError(
                 ErrorCode.INVALID_CHANNEL,

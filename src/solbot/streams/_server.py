@@ -44,7 +44,6 @@ _log = get_logger("solbot.streams.server")
 
 STREAM_PATH = "/v1/stream"
 _READ_BUFFER_BYTES = 1024  # grows when a bigger frame comes; most clients send ~100 bytes
-_SHUTDOWN_POLL_S = 0.05
 
 
 def tune_gc(*, gen0_threshold: int = 50_000) -> None:
@@ -60,7 +59,7 @@ def tune_gc(*, gen0_threshold: int = 50_000) -> None:
     gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
-class _PicowsConnection(WSListener):  # type: ignore[misc]
+class _PicowsConnection(WSListener):
     """picows callbacks -> the hub. One per connection; holds no buffer of its own."""
 
     __slots__ = ("_abort_handle", "_hub", "_loop", "client", "transport")
@@ -108,8 +107,12 @@ class _PicowsConnection(WSListener):  # type: ignore[misc]
         raw = transport.underlying_transport
         limits = self._hub.limits
         raw.set_write_buffer_limits(high=limits.write_buffer_high, low=limits.write_buffer_low)
+        if limits.socket_send_buffer is not None:
+            sock = raw.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.socket_send_buffer)
         client = self.client = self._hub.connect(self)
-        client.write = raw.write
+        client.write = raw.write  # type: ignore[assignment]
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         client = self.client
@@ -292,10 +295,9 @@ class StreamServer:
         self._stopping = True
         self._server.close()
         self.hub.close_all(CLOSE_RESTART, "service restart: reconnect with backoff")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._shutdown_timeout_s
-        while self.hub.clients and loop.time() < deadline:
-            await asyncio.sleep(_SHUTDOWN_POLL_S)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._shutdown_timeout_s):
+                await self.hub.wait_all_gone()
         for client in list(self.hub.clients):
             client.connection.abort()
         await asyncio.sleep(0)

@@ -131,7 +131,7 @@ async def stampede(
     commands = {
         name.removeprefix("cmdstat_"): int(value["calls"])
         for name, value in stats.items()
-        if name not in ("cmdstat_config", "cmdstat_info")
+        if not name.startswith(("cmdstat_config", "cmdstat_info"))
     }
     return {
         "lib": lib,

@@ -84,19 +84,24 @@ class _RedisSubscription:
             raise StoreUnavailable(f"bus subscription lost: {exc!r}") from exc
 
     async def _next(self, timeout_s: float) -> bytes | None:
-        now = time.monotonic()
-        if self._pinged_at is not None and now - self._pinged_at > self._ping_every_s:
-            raise StoreUnavailable("bus subscription silent: no pong")
-        if self._pinged_at is None and now - self._last_heard > self._ping_every_s:
+        if self._pinged_at is None and time.monotonic() - self._last_heard > self._ping_every_s:
             async with asyncio.timeout(self._op_timeout_s):
                 await self._pubsub.ping()
-            self._pinged_at = now
-        wait_s = min(timeout_s, self._ping_every_s)
-        # get_message's own timeout only covers waiting for data; the outer bound also
-        # covers a reconnect attempt hidden inside it.
-        async with asyncio.timeout(wait_s + self._op_timeout_s):
-            message: dict[str, Any] | None = await self._pubsub.get_message(timeout=wait_s)
+            self._pinged_at = time.monotonic()
+        # No asyncio.timeout around the read: cancelling it half-way would break the
+        # connection, and a loop busy elsewhere for a while would read as a lost subscription.
+        # get_message is bounded by its own timeout (and the connect timeout, were it to
+        # reconnect), and a silent server is caught by the unanswered ping below.
+        message: dict[str, Any] | None = await self._pubsub.get_message(
+            timeout=min(timeout_s, self._ping_every_s)
+        )
         if message is None:
+            # Judged only after a read that found nothing, so a pong already waiting in the
+            # buffer after a busy spell is never mistaken for silence.
+            if self._pinged_at is not None and time.monotonic() - self._pinged_at > (
+                2 * self._ping_every_s
+            ):
+                raise StoreUnavailable("bus subscription silent: no pong")
             return None
         self._last_heard = time.monotonic()
         self._pinged_at = None

@@ -132,6 +132,12 @@ class Trade:
     sent_at: datetime | None
     confirmed_at: datetime | None
     signatures: tuple[SentSignature, ...]
+    #: rent parked in token accounts the wallet now owns (refundable when they are closed)
+    rent_lamports: int | None = None
+    #: fees of earlier attempts that landed and failed (slippage, before one re-quoted attempt)
+    failed_attempt_fees_lamports: int | None = None
+    #: 1, or 2 for the re-quoted attempt
+    attempt: int | None = None
 
     @property
     def wallet(self) -> str:

@@ -5,7 +5,9 @@
        +---------+--------+-------+----> failed | expired
 
 `signed -> confirmed` exists for recovery: a process killed between sending and writing `sent`
-finds the signature confirmed on restart. A terminal state never changes.
+finds the signature confirmed on restart. `sent -> built` is the one way back: a transaction that
+landed and failed on slippage can never land again, so one re-quoted attempt may be built (its
+signature joins the trade's signatures). A terminal state never changes.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ _NEXT: dict[TradeStatus, frozenset[TradeStatus]] = {
     TradeStatus.PENDING: frozenset({TradeStatus.BUILT}) | _ENDINGS,
     TradeStatus.BUILT: frozenset({TradeStatus.SIGNED}) | _ENDINGS,
     TradeStatus.SIGNED: frozenset({TradeStatus.SENT, TradeStatus.CONFIRMED}) | _ENDINGS,
-    TradeStatus.SENT: frozenset({TradeStatus.CONFIRMED}) | _ENDINGS,
+    TradeStatus.SENT: frozenset({TradeStatus.CONFIRMED, TradeStatus.BUILT}) | _ENDINGS,
     TradeStatus.CONFIRMED: frozenset(),
     TradeStatus.FAILED: frozenset(),
     TradeStatus.EXPIRED: frozenset(),

@@ -59,6 +59,9 @@ _UPDATABLE = frozenset(
         "compute_unit_limit",
         "compute_unit_price_micro_lamports",
         "slot",
+        "rent_lamports",
+        "failed_attempt_fees_lamports",
+        "attempt",
         "sent_at",
         "confirmed_at",
     }
@@ -73,6 +76,8 @@ _U64_FIELDS = frozenset(
         "base_fee_lamports",
         "priority_fee_lamports",
         "compute_unit_price_micro_lamports",
+        "rent_lamports",
+        "failed_attempt_fees_lamports",
     }
 )
 _OPEN = tuple(str(status) for status in TradeStatus if not status.terminal)
@@ -146,6 +151,9 @@ def _trade(row: TradeRow) -> Trade:
         compute_unit_limit=row.compute_unit_limit,
         compute_unit_price_micro_lamports=row.compute_unit_price_micro_lamports,
         slot=row.slot,
+        rent_lamports=row.rent_lamports,
+        failed_attempt_fees_lamports=row.failed_attempt_fees_lamports,
+        attempt=row.attempt,
         created_at=row.created_at,
         updated_at=row.updated_at,
         sent_at=row.sent_at,
@@ -425,6 +433,16 @@ class TradeRepository:
             if row is None:
                 raise _trade_not_found(trade_id)
             return _trade(row)
+
+    async def trade_by_idempotency_key(self, user_id: str, idempotency_key: str) -> Trade | None:
+        """The caller's trade made with this key, if any (a replayed request skips the work)."""
+        async with self._db.reading() as session:
+            row = await session.scalar(
+                _select_trades().where(
+                    TradeRow.user_id == user_id, TradeRow.idempotency_key == idempotency_key
+                )
+            )
+            return None if row is None else _trade(row)
 
     async def get_trade(self, user_id: str, trade_id: str) -> Trade:
         """The caller's trade; NotFound whether it is absent or someone else's."""

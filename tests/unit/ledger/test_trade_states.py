@@ -49,13 +49,20 @@ def test_a_terminal_state_never_changes(terminal: TradeStatus) -> None:
 
 
 def test_steps_cannot_be_skipped_or_reversed() -> None:
-    """No state jumps ahead past signing, and none goes back."""
+    """No state jumps ahead past signing, and none goes back (but sent -> built, below)."""
     assert not can_transition(S.PENDING, S.SIGNED)
     assert not can_transition(S.PENDING, S.SENT)
     assert not can_transition(S.BUILT, S.SENT)
     assert not can_transition(S.SENT, S.SIGNED)
     assert not can_transition(S.BUILT, S.PENDING)
     assert not can_transition(S.SENT, S.SENT)
+
+
+def test_a_sent_trade_may_be_rebuilt_for_its_one_requoted_attempt() -> None:
+    """sent -> built is the only way back: a landed slippage failure may be re-quoted once."""
+    assert can_transition(S.SENT, S.BUILT)
+    assert not can_transition(S.SIGNED, S.BUILT)
+    assert not can_transition(S.SENT, S.PENDING)
 
 
 def test_signed_may_be_confirmed_directly_for_recovery() -> None:

@@ -85,5 +85,5 @@ async def subscribe(
 
 async def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not check():  # noqa: ASYNC110 - polling an outside condition
+        while not check():  # polling an outside condition
             await asyncio.sleep(0.02)

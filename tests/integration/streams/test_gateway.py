@@ -1,4 +1,4 @@
-"""The /v1/stream gateway over real sockets with the websockets client: prices, protection, shutdown."""
+"""The /v1/stream gateway over real sockets (websockets client): prices, limits, shutdown."""
 
 from __future__ import annotations
 
@@ -35,7 +35,12 @@ async def test_subscribe_sends_snapshot_then_updates_with_increasing_seq(
         await gw.hub.publish_price(SOL, "147.2", "pyth", 101)
         async with connect(gw.url) as ws:
             ack = await subscribe(ws, "prices", [SOL, USDC], op_id=7)
-            assert ack == {"type": "subscribed", "id": 7, "channel": "prices", "assets": [SOL, USDC]}
+            assert ack == {
+                "type": "subscribed",
+                "id": 7,
+                "channel": "prices",
+                "assets": [SOL, USDC],
+            }
             snapshot = await recv_json(ws)
             assert snapshot["type"] == "price"
             assert (snapshot["mint"], snapshot["price"], snapshot["seq"]) == (SOL, "147.2", 2)
@@ -77,7 +82,10 @@ async def test_ping_op_is_answered_with_pong(gateway: GatewayFactory) -> None:
         ("[1, 2]", "INVALID_OP"),
         ('{"op": "dance", "id": 3}', "INVALID_OP"),
         ('{"op": "subscribe", "channel": "gossip", "assets": [], "id": 3}', "INVALID_CHANNEL"),
-        ('{"op": "subscribe", "channel": "prices", "assets": ["not-a-mint"], "id": 3}', "INVALID_ASSET"),
+        (
+            '{"op": "subscribe", "channel": "prices", "assets": ["not-a-mint"], "id": 3}',
+            "INVALID_ASSET",
+        ),
         ('{"op": "subscribe", "channel": "prices", "id": 3}', "INVALID_ASSET"),
         ('{"op": "subscribe", "channel": "balances", "id": 3}', "AUTH_REQUIRED"),
     ],

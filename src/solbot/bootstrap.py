@@ -18,9 +18,11 @@ from fastapi import FastAPI
 from solbot.api import create_app
 from solbot.api._accounts import accounts_router
 from solbot.api._quotes import quotes_router
+from solbot.api._trades import trades_router
 from solbot.auth import AuthService
 from solbot.config import Settings
-from solbot.domain import QuoteSource
+from solbot.domain import QuoteSource, SwapBuilder
+from solbot.execution import FillReader, Lander, TradeExecutor
 from solbot.keystore import Keystore, WalletService, load_master_key
 from solbot.ledger import Ledger
 from solbot.ops import Metrics, get_logger
@@ -38,7 +40,14 @@ from solbot.resilience import (
     SharedCircuitBreaker,
     Transition,
 )
-from solbot.rpc import RpcClient
+from solbot.rpc import PubSubClient, RpcClient
+from solbot.trading import (
+    InProcessTradeEvents,
+    LedgerTradeStore,
+    SourceRequoter,
+    TradeRunner,
+    TradeService,
+)
 from solbot.venues import DFlowClient, HashflowClient, JupiterClient, PythClient, build_http_client
 
 __all__ = ["Services", "build_app", "build_services"]
@@ -58,6 +67,10 @@ class Services:
     ledger: Ledger
     auth: AuthService
     wallets: WalletService
+    pubsub: PubSubClient
+    trade_events: InProcessTradeEvents
+    trade_runner: TradeRunner
+    trades: TradeService
 
 
 def _log_transition(transition: Transition) -> None:
@@ -72,34 +85,26 @@ def _log_transition(transition: Transition) -> None:
 
 def _build_quotes(
     settings: Settings, http: httpx.AsyncClient, rpc: RpcClient, redis: Any | None, metrics: Metrics
-) -> QuoteService:
+) -> tuple[QuoteService, dict[str, SwapBuilder], dict[str, QuoteSource]]:
+    """The quote service, and the venues that build swaps (each also quotes, for a re-quote)."""
     latency = LatencyTracker()
     store: BreakerStateStore = (
         RedisBreakerStore(redis, prefix=settings.redis_prefix, instance_id=settings.instance_id)
         if redis is not None
         else InMemoryBreakerStore()
     )
+    jupiter = JupiterClient(
+        http,
+        settings.jupiter_url,
+        price_url=settings.jupiter_price_url,
+        api_key=settings.jupiter_api_key,
+    )
+    dflow = DFlowClient(http, settings.dflow_url, api_key=settings.dflow_api_key)
+    hashflow = HashflowClient(http, settings.hashflow_url, api_key=settings.hashflow_api_key)
     clients: list[tuple[QuoteSource, int, float]] = [
-        (
-            JupiterClient(
-                http,
-                settings.jupiter_url,
-                price_url=settings.jupiter_price_url,
-                api_key=settings.jupiter_api_key,
-            ),
-            settings.jupiter_rps,
-            1.0,
-        ),
-        (
-            DFlowClient(http, settings.dflow_url, api_key=settings.dflow_api_key),
-            settings.dflow_rps,
-            1.0,
-        ),
-        (
-            HashflowClient(http, settings.hashflow_url, api_key=settings.hashflow_api_key),
-            settings.hashflow_rps,
-            1.0,
-        ),
+        (jupiter, settings.jupiter_rps, 1.0),
+        (dflow, settings.dflow_rps, 1.0),
+        (hashflow, settings.hashflow_rps, 1.0),
         (PythClient(http, settings.pyth_url), settings.pyth_rps, 0.5),
     ]
     sources: dict[str, GuardedSource] = {}
@@ -126,12 +131,41 @@ def _build_quotes(
             latency=latency,
             metrics=metrics,
         )
-    return QuoteService(
+    service = QuoteService(
         QuoteAggregator(sources, latency=latency),
         QuoteBook(wall_clock=time.time),
         MintDirectory(rpc),
         metrics,
         deadline_ms=settings.quote_deadline_ms,
+    )
+    builders: dict[str, SwapBuilder] = {c.name: c for c in (jupiter, dflow, hashflow)}
+    requotes: dict[str, QuoteSource] = {c.name: c for c in (jupiter, dflow, hashflow)}
+    return service, builders, requotes
+
+
+def _build_executor(
+    settings: Settings,
+    rpc: RpcClient,
+    pubsub: PubSubClient,
+    ledger: Ledger,
+    builders: dict[str, SwapBuilder],
+    sources: dict[str, QuoteSource],
+) -> TradeExecutor:
+    poll_s = settings.trade_poll_ms / 1000
+    lander = Lander(
+        rpc,
+        pubsub,
+        rebroadcast_interval_s=settings.trade_rebroadcast_ms / 1000,
+        poll_interval_s=poll_s,
+        max_landing_s=settings.trade_max_landing_s,
+    )
+    return TradeExecutor(
+        rpc=rpc,
+        store=LedgerTradeStore(ledger.trades),
+        builders=builders,
+        lander=lander,
+        fill_reader=FillReader(rpc, poll_interval_s=min(poll_s, 0.2)),
+        requoter=SourceRequoter(sources),
     )
 
 
@@ -161,16 +195,42 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             else None,
         )
         ledger = await stack.enter_async_context(Ledger.open(settings.database_url))
+        pubsub = await stack.enter_async_context(
+            PubSubClient(settings.rpc_ws_url, connect_timeout_s=5.0)
+        )
+        quotes, builders, sources = _build_quotes(settings, http, rpc, redis, metrics)
+        wallets = WalletService(Keystore(master_key), ledger.wallets)
+        events = InProcessTradeEvents()
+        runner = TradeRunner(
+            _build_executor(settings, rpc, pubsub, ledger, builders, sources),
+            ledger.trades,
+            wallets,
+            events,
+            max_concurrency=settings.trade_concurrency,
+        )
+        # Trades stop before the connections they use close (the stack unwinds in reverse).
+        stack.push_async_callback(runner.aclose)
+        await runner.start()
         yield Services(
             settings=settings,
             metrics=metrics,
             http=http,
             rpc=rpc,
             redis=redis,
-            quotes=_build_quotes(settings, http, rpc, redis, metrics),
+            quotes=quotes,
             ledger=ledger,
             auth=AuthService(ledger.users),
-            wallets=WalletService(Keystore(master_key), ledger.wallets),
+            wallets=wallets,
+            pubsub=pubsub,
+            trade_events=events,
+            trade_runner=runner,
+            trades=TradeService(
+                trades=ledger.trades,
+                wallets=wallets,
+                quotes=quotes,
+                rpc=rpc,
+                runner=runner,
+            ),
         )
 
 
@@ -199,5 +259,6 @@ def build_app(services: Services) -> FastAPI:
         routers=[
             quotes_router(services.quotes),
             accounts_router(services.auth, services.wallets),
+            trades_router(services.auth, services.trades),
         ],
     )

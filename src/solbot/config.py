@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     hashflow_rps: Annotated[int, Field(ge=1, le=100_000)] = 20
     pyth_rps: Annotated[int, Field(ge=1, le=100_000)] = 30
     redis_prefix: str = "solbot:"
+    # Trades: how many run at once per instance (one per wallet at a time), how often the same
+    # signed bytes are re-sent and the signature status polled, and how long one landing may
+    # take before the trade is left open for the sweep to settle.
+    trade_concurrency: Annotated[int, Field(ge=1, le=10_000)] = 32
+    trade_rebroadcast_ms: Annotated[int, Field(ge=50, le=60_000)] = 2000
+    trade_poll_ms: Annotated[int, Field(ge=20, le=60_000)] = 500
+    trade_max_landing_s: Annotated[float, Field(ge=1, le=3600)] = 150.0
     master_key: SecretStr | None = None
     api_host: str = "127.0.0.1"
     api_port: Annotated[int, Field(ge=0, le=65535)] = 8000

@@ -412,9 +412,13 @@ class TradeExecutor:
         """Settle every trade a previous run left open, so that ledger and chain agree: resume
         rebroadcasting what can still land, record what landed, expire what cannot land."""
         trades = [t for t in await self._store.open_trades() if t.state in OPEN_STATES]
-        return list(await asyncio.gather(*(self._resume(t) for t in trades)))
+        return list(await asyncio.gather(*(self.resume(t) for t in trades)))
 
-    async def _resume(self, record: TradeRecord) -> TradeRecord:
+    async def resume(self, record: TradeRecord) -> TradeRecord:
+        """Settle one open trade (built, signed or sent) as `resume_open_trades` does: a caller
+        that schedules trades itself (one per wallet at a time) resumes them one by one."""
+        if record.state not in OPEN_STATES:
+            raise ValueError(f"trade {record.trade_id} is {record.state}, not open")
         if (
             record.state is TradeState.BUILT
             or record.signature is None

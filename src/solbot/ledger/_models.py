@@ -104,10 +104,10 @@ class TradeRow(Base):
     compute_unit_limit: Mapped[int | None] = mapped_column(sa.Integer())
     compute_unit_price_micro_lamports: Mapped[int | None] = mapped_column(U64())
     slot: Mapped[int | None] = mapped_column(sa.BigInteger())
-    # Rent the trade parked in token accounts the wallet now owns (refundable on close), and
-    # the fees of earlier attempts that landed and failed: with the amounts and this attempt's
-    # fees, they account for every lamport the wallet's balance moved.
-    rent_lamports: Mapped[int | None] = mapped_column(U64())
+    # Net rent the trade parked in token accounts the wallet owns (negative when it closed one and
+    # got its rent back), and the fees of earlier attempts that landed and failed: with the
+    # amounts and this attempt's fees, they account for every lamport the wallet's balance moved.
+    rent_lamports: Mapped[int | None] = mapped_column(sa.BigInteger())
     failed_attempt_fees_lamports: Mapped[int | None] = mapped_column(U64())
     attempt: Mapped[int | None] = mapped_column(sa.Integer())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -132,7 +132,7 @@ class Trade:
     sent_at: datetime | None
     confirmed_at: datetime | None
     signatures: tuple[SentSignature, ...]
-    #: rent parked in token accounts the wallet now owns (refundable when they are closed)
+    #: net rent parked in token accounts the wallet owns (negative: a closed account refunded it)
     rent_lamports: int | None = None
     #: fees of earlier attempts that landed and failed (slippage, before one re-quoted attempt)
     failed_attempt_fees_lamports: int | None = None

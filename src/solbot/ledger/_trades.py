@@ -76,7 +76,6 @@ _U64_FIELDS = frozenset(
         "base_fee_lamports",
         "priority_fee_lamports",
         "compute_unit_price_micro_lamports",
-        "rent_lamports",
         "failed_attempt_fees_lamports",
     }
 )

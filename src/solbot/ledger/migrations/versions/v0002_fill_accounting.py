@@ -1,4 +1,6 @@
-"""Fill accounting: rent parked in new token accounts, fees of failed attempts, attempt number.
+"""Fill accounting: net rent parked in token accounts, fees of failed attempts, attempt number.
+
+Rent is signed: a trade that closes one of the wallet's token accounts gets its rent back.
 
 With these, a trade's amounts and fees account for every lamport its wallet's balance moved.
 
@@ -22,7 +24,7 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("trades") as batch:
-        batch.add_column(sa.Column("rent_lamports", u64_column_type(), nullable=True))
+        batch.add_column(sa.Column("rent_lamports", sa.BigInteger(), nullable=True))
         batch.add_column(
             sa.Column("failed_attempt_fees_lamports", u64_column_type(), nullable=True)
         )

@@ -1,0 +1,156 @@
+"""The hub's fan-out and slow-client policy with fake transports and a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from solbot.ops import Metrics
+from solbot.streams import StreamHub, StreamLimits
+from solbot.streams._client import StreamClient
+
+SOL = "So11111111111111111111111111111111111111112"
+USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+
+
+class FakeConnection:
+    """Records frames; `full` makes the next writes pause the client like a full transport."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.closed: tuple[int, str] | None = None
+        self.aborted = False
+        self.pings = 0
+
+    def write(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def ping(self) -> None:
+        self.pings += 1
+
+    def buffered_bytes(self) -> int:
+        return 0
+
+    def messages(self) -> list[dict[str, object]]:
+        # Our frames are short: 2-byte header for < 126 bytes, 4 bytes up to 64 KiB.
+        out = []
+        for frame in self.frames:
+            offset = 2 if frame[1] < 126 else 4
+            out.append(orjson.loads(frame[offset:]))
+        return out
+
+
+def close_code(connection: FakeConnection) -> int | None:
+    return None if connection.closed is None else connection.closed[0]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _hub(clock: Clock, **limits: float) -> StreamHub:
+    return StreamHub(metrics=Metrics(), limits=StreamLimits(**limits), clock=clock)  # type: ignore[arg-type]
+
+
+async def _subscribed(hub: StreamHub, *mints: str) -> tuple[StreamClient, FakeConnection]:
+    connection = FakeConnection()
+    client = hub.connect(connection)
+    hub.receive(
+        client, orjson.dumps({"op": "subscribe", "channel": "prices", "assets": list(mints)})
+    )
+    while client.ops_running:  # the op runs in a task
+        await asyncio.sleep(0)
+    connection.frames.clear()
+    return client, connection
+
+
+async def test_one_frame_object_is_written_to_every_subscriber(clock: Clock) -> None:
+    """The message is serialized once: every subscriber receives the very same bytes object."""
+    hub = _hub(clock)
+    subscribers = [await _subscribed(hub, SOL) for _ in range(3)]
+    await hub.publish_price(SOL, "1.5", "pyth", 3)
+    frames = [connection.frames[0] for _, connection in subscribers]
+    assert frames[0] is frames[1] is frames[2]
+    assert subscribers[0][1].messages()[0]["seq"] == 1
+
+
+async def test_a_paused_client_keeps_only_the_latest_price_per_asset(clock: Clock) -> None:
+    """While paused, prices coalesce per asset in arrival order; resuming writes them out."""
+    hub = _hub(clock)
+    client, connection = await _subscribed(hub, SOL, USDC)
+    hub.paused(client)
+    for i in range(5):
+        await hub.publish_price(SOL, f"{i}", "pyth", i)
+    await hub.publish_price(USDC, "1", "pyth", 1)
+    assert connection.frames == [] and client.pending() == 2
+    hub.resumed(client)
+    assert [(m["mint"], m["seq"]) for m in connection.messages()] == [(SOL, 5), (USDC, 1)]
+    assert hub.metrics.dropped.labels("coalesced")._value.get() == 4
+
+
+async def test_a_client_paused_past_its_timeout_is_closed_1013(clock: Clock) -> None:
+    """The sweep closes a client that stayed paused longer than slow_client_timeout_s."""
+    hub = _hub(clock, slow_client_timeout_s=2.0)
+    client, connection = await _subscribed(hub, SOL)
+    hub.paused(client)
+    clock.now += 1.9
+    hub.sweep(clock.now)
+    assert close_code(connection) is None
+    clock.now += 0.2
+    hub.sweep(clock.now)
+    assert close_code(connection) == 1013
+    assert client.subscriptions == set()
+
+
+async def test_a_client_overflowing_its_ordered_queue_is_closed_1013(clock: Clock) -> None:
+    """Trades cannot be coalesced: past max_pending_frames queued, the client is closed."""
+    hub = _hub(clock, max_pending_frames=3)
+    client, connection = await _subscribed(hub, SOL)
+    hub.paused(client)
+    for _ in range(4):
+        hub.receive(client, b'{"op": "ping"}')
+    assert close_code(connection) == 1013
+
+
+async def test_keepalive_pings_then_aborts_a_silent_peer(clock: Clock) -> None:
+    """A ping after ping_interval_s; no pong within ping_timeout_s drops the socket."""
+    hub = _hub(clock, ping_interval_s=10.0, ping_timeout_s=5.0)
+    client, connection = await _subscribed(hub, SOL)
+    clock.now += 10.1
+    hub.sweep(clock.now)
+    assert connection.pings == 1
+    hub.pong(client)
+    clock.now += 10.1
+    hub.sweep(clock.now)
+    assert (connection.pings, connection.aborted) == (2, False)
+    clock.now += 5.1
+    hub.sweep(clock.now)
+    assert (connection.aborted, client.subscriptions) == (True, set())
+
+
+async def test_disconnect_frees_the_client_everywhere(clock: Clock) -> None:
+    """After the transport is gone no stream holds the client and the gauge drops."""
+    hub = _hub(clock)
+    client, _ = await _subscribed(hub, SOL, USDC)
+    assert hub.metrics.connections._value.get() == 1
+    hub.disconnected(client)
+    assert client not in hub.clients
+    assert hub.metrics.connections._value.get() == 0
+    await hub.publish_price(SOL, "1", "pyth", None)  # nobody to write to, no error

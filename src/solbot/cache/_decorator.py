@@ -12,7 +12,7 @@ import functools
 import inspect
 import string
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 from solbot.cache._cache import Cache, Codec
 
@@ -30,6 +30,40 @@ def _fields(template: str) -> set[str]:
                 raise ValueError(f"cache template {template!r}: name every field")
             names.add(field.split(".", 1)[0].split("[", 1)[0])
     return names
+
+
+@overload
+def cached(
+    key: str,
+    *,
+    tags: Sequence[str] = (),
+    ttl: float | None = None,
+    grace: float | None = None,
+    l1_ttl: float | None = None,
+    version: int = 1,
+    soft_timeout: float | None = None,
+    hard_timeout: float | None = None,
+    early_refresh_beta: float | None = None,
+    codec: None = None,
+    cache: Cache | str = "cache",
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]: ...
+
+
+@overload
+def cached(
+    key: str,
+    *,
+    tags: Sequence[str] = (),
+    ttl: float | None = None,
+    grace: float | None = None,
+    l1_ttl: float | None = None,
+    version: int = 1,
+    soft_timeout: float | None = None,
+    hard_timeout: float | None = None,
+    early_refresh_beta: float | None = None,
+    codec: Codec[T],
+    cache: Cache | str = "cache",
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]: ...
 
 
 def cached(

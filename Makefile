@@ -31,7 +31,8 @@ test: $(STAMP) services lint types
 	$(BIN)/pytest -q
 
 bench: $(STAMP) services
-	@echo "see bench/README.md: each benchmark has its own command"
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@echo "each benchmark's command is in bench/RESULTS.md next to its figures"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

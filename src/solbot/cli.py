@@ -296,7 +296,15 @@ def users_create(name: Annotated[str, typer.Argument(help="a name for the user")
     _run(main)
 
 
-def _api_call(method: str, path: str, *, api: str | None, token: str | None, **kwargs: Any) -> Any:
+def _api_call(
+    method: str,
+    path: str,
+    *,
+    api: str | None,
+    token: str | None,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> Any:
     import httpx
 
     from solbot.config import load_settings
@@ -309,7 +317,7 @@ def _api_call(method: str, path: str, *, api: str | None, token: str | None, **k
         response = httpx.request(
             method,
             f"{base_url}{path}",
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", **(headers or {})},
             timeout=15.0,
             **kwargs,
         )
@@ -342,6 +350,130 @@ def wallet_list(token: TokenOption = None, api: ApiOption = None) -> None:
     for wallet in body["wallets"]:
         table.add_row(wallet["wallet"], wallet["createdAt"])
     _out.print(table)
+
+
+def _ui_amount(raw: int | str | None, mint: str) -> str:
+    from decimal import Decimal
+
+    from solbot.domain import token_by_mint
+
+    if raw is None:
+        return "-"
+    token = token_by_mint(mint)
+    if token is None:
+        return f"{raw} base units of {mint}"
+    return f"{Decimal(int(raw)) / (Decimal(10) ** token.decimals)} {token.symbol}"
+
+
+@app.command()
+def trade(
+    input_token: Annotated[str, typer.Argument(metavar="IN", help="mint or symbol (SOL, USDC...)")],
+    output_token: Annotated[str, typer.Argument(metavar="OUT", help="mint or symbol")],
+    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="in UI units of IN (0.5 SOL)")],
+    wallet: Annotated[str, typer.Option(help="one of your custodial wallets")],
+    slippage_bps: Annotated[int, typer.Option(min=0, max=10_000)] = 50,
+    max_priority_fee_lamports: Annotated[
+        int | None, typer.Option(min=0, help="cap on the priority fee")
+    ] = None,
+    base_units: Annotated[
+        bool, typer.Option("--base-units", help="AMOUNT is already in base units")
+    ] = False,
+    wait_s: Annotated[float, typer.Option("--wait", min=1, help="seconds to follow it")] = 180.0,
+    token: TokenOption = None,
+    api: ApiOption = None,
+) -> None:
+    """Swap AMOUNT of IN for OUT from your wallet, and follow the trade until it lands or fails."""
+    import time
+    import uuid
+
+    from solbot.domain import resolve_symbol
+
+    input_mint = resolve_symbol(input_token)
+    output_mint = resolve_symbol(output_token)
+    raw_amount = _base_units(amount, input_mint, input_token, base_units=base_units)
+    body: dict[str, Any] = {
+        "wallet": wallet,
+        "inputMint": input_mint,
+        "outputMint": output_mint,
+        "amount": str(raw_amount),
+        "slippageBps": slippage_bps,
+    }
+    if max_priority_fee_lamports is not None:
+        body["maxPriorityFeeLamports"] = str(max_priority_fee_lamports)
+    # A fresh key per command: a retry of this same command's POST would reuse it.
+    key = uuid.uuid4().hex
+    accepted = _api_call(
+        "POST", "/v1/trades", api=api, token=token, json=body, headers={"Idempotency-Key": key}
+    )
+    trade_id = accepted["tradeId"]
+    _out.print(
+        f"trade {trade_id} accepted ({_ui_amount(raw_amount, input_mint)} -> {output_token})"
+    )
+    deadline = time.monotonic() + wait_s
+    status = accepted["status"]
+    current: dict[str, Any] = accepted
+    with _out.status(f"[bold]{status}[/bold]", spinner="dots") as spinner:
+        while status not in ("confirmed", "failed", "expired"):
+            if time.monotonic() > deadline:
+                _fail(
+                    f"trade {trade_id} is still {status} after {wait_s:.0f}s; follow it with "
+                    f"GET /v1/trades/{trade_id}"
+                )
+            time.sleep(0.25)
+            current = _api_call("GET", f"/v1/trades/{trade_id}", api=api, token=token)
+            if current["status"] != status:
+                status = current["status"]
+                signature = current.get("signature")
+                spinner.update(f"[bold]{status}[/bold]" + (f"  {signature}" if signature else ""))
+                _out.print(f"  {status}", highlight=False)
+    if status != "confirmed":
+        failure = current.get("failure") or {}
+        _fail(
+            f"trade {status}: {failure.get('code', status.upper())}: "
+            f"{failure.get('message', 'no reason given')}"
+        )
+    actual = current.get("actual") or {}
+    fees = current.get("fees") or {}
+    _out.print(
+        f"[green]confirmed[/green] in slot {current.get('slot')}: {current.get('signature')}"
+    )
+    _out.print(
+        f"  paid     {_ui_amount(actual.get('inAmount'), input_mint)}"
+        f"  (quoted {_ui_amount((current.get('quoted') or {}).get('inAmount'), input_mint)})"
+    )
+    _out.print(
+        f"  received {_ui_amount(actual.get('outAmount'), output_mint)}"
+        f"  (quoted {_ui_amount((current.get('quoted') or {}).get('outAmount'), output_mint)}, "
+        f"min {_ui_amount((current.get('quoted') or {}).get('minOutAmount'), output_mint)})"
+    )
+    _out.print(
+        f"  fees     {fees.get('totalLamports')} lamports (base {fees.get('baseLamports')}, "
+        f"priority {fees.get('priorityLamports')}); rent {actual.get('rentLamports')} lamports"
+    )
+
+
+def _base_units(amount: str, mint: str, shown: str, *, base_units: bool) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from solbot.domain import token_by_mint
+
+    if base_units:
+        if not amount.isdigit() or int(amount) == 0:
+            _usage("AMOUNT must be a positive whole number of base units with --base-units")
+        return int(amount)
+    token = token_by_mint(mint)
+    if token is None:
+        _usage(f"decimals of {shown} are unknown here; pass AMOUNT in base units with --base-units")
+    try:
+        ui = Decimal(amount)
+    except InvalidOperation:
+        _usage(f"AMOUNT {amount!r} is not a number")
+    if not ui.is_finite() or ui <= 0:
+        _usage("AMOUNT must be a positive number")
+    raw = int(ui * (Decimal(10) ** token.decimals))
+    if raw == 0:
+        _usage(f"AMOUNT is below one base unit of {token.symbol}")
+    return raw
 
 
 @app.command()

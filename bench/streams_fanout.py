@@ -112,26 +112,28 @@ async def _command_loop(conn: Connection, handle: Any) -> None:
 
 async def _publish(
     duration_s: float, rate: float, tick_ms: float, assets: int, publish: Any
-) -> dict[int, int]:
-    """`rate` updates/s round-robin over the assets, `tick_ms` apart; the count per asset."""
+) -> dict[str, Any]:
+    """`rate` updates/s round-robin over the assets, `tick_ms` apart, open loop: when the loop
+    falls behind, the owed updates go out at once (the load stays what was asked), and how late
+    they went out is reported as the publisher's lag."""
     loop = asyncio.get_running_loop()
     counts: dict[int, int] = defaultdict(int)
-    per_tick = rate * tick_ms / 1000.0
-    owed = 0.0
     index = 0
     started = loop.time()
-    next_tick = started
-    while loop.time() - started < duration_s:
-        owed += per_tick
-        while owed >= 1.0:
-            owed -= 1.0
+    total = int(rate * duration_s)
+    worst_lag = 0.0
+    while index < total:
+        now = loop.time()
+        due = min(total, int((now - started) * rate) + 1)
+        if due > index:
+            worst_lag = max(worst_lag, now - (started + index / rate))
+        while index < due:
             asset = index % assets
             index += 1
             counts[asset] += 1
             await publish(asset, counts[asset])
-        next_tick += tick_ms / 1000.0
-        await asyncio.sleep(max(0.0, next_tick - loop.time()))
-    return dict(counts)
+        await asyncio.sleep(max(0.0, started + index / rate - loop.time(), tick_ms / 1000.0))
+    return {"counts": dict(counts), "worst_lag_s": worst_lag}
 
 
 def gateway_server(conn: Connection, opts: dict[str, Any]) -> None:
@@ -180,8 +182,7 @@ def gateway_server(conn: Connection, opts: dict[str, Any]) -> None:
             if command[0] == "publish":
                 watch.reset()
                 _, duration, rate, tick_ms = command
-                counts = await _publish(duration, rate, tick_ms, opts["assets"], publish)
-                return {"published": counts}
+                return await _publish(duration, rate, tick_ms, opts["assets"], publish)
             if command[0] == "stop":
                 await server.stop()
                 if redis is not None:
@@ -254,8 +255,7 @@ def bare_server(conn: Connection, opts: dict[str, Any]) -> None:
                 if command[0] == "publish":
                     watch.reset()
                     _, duration, rate, tick_ms = command
-                    counts = await _publish(duration, rate, tick_ms, opts["assets"], publish)
-                    return {"published": counts}
+                    return await _publish(duration, rate, tick_ms, opts["assets"], publish)
                 return None
 
             await _command_loop(conn, handle)
@@ -452,7 +452,8 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     for _, parent in clients:
         parent.recv()
     servers[0][1].send(("publish", args.duration, args.rate, args.tick_ms))
-    published = servers[0][1].recv()["published"]
+    publishing = servers[0][1].recv()
+    published = {int(k): v for k, v in publishing["counts"].items()}
     time.sleep(args.drain)
     for _, parent in servers:
         parent.send(("stats",))
@@ -501,6 +502,7 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "received": received,
         "delivered_pct": round(100.0 * received / expected, 3) if expected else None,
         "msgs_per_s": round(received / args.duration),
+        "publisher_worst_lag_ms": round(publishing["worst_lag_s"] * 1000, 1),
         "gaps": sum(r["gaps"] for r in reports),
         "dups": sum(r["dups"] for r in reports),
         "disconnects": sum(r["disconnects"] for r in reports),

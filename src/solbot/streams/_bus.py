@@ -110,14 +110,15 @@ class RedisBus:
         parsed = [_parse(v) for v in values]
         return [m for m in parsed if m is not None]
 
-    async def subscribe(self, topic: str, *, timeout_s: float = _COMMAND_TIMEOUT_S) -> None:
-        """Listen to a stream; returns once Redis confirmed, so no later message is missed."""
+    async def subscribe(self, topic: str) -> asyncio.Event:
+        """Send SUBSCRIBE; the returned event is set once Redis confirmed it, after which no
+        message of the stream can be missed."""
         channel = self._channel(topic)
         self._wanted.add(channel)
         confirmed = self._confirmed.setdefault(channel, asyncio.Event())
-        await self._pubsub.subscribe(channel)
-        async with asyncio.timeout(timeout_s):
-            await confirmed.wait()
+        async with asyncio.timeout(_COMMAND_TIMEOUT_S):
+            await self._pubsub.subscribe(channel)
+        return confirmed
 
     async def unsubscribe(self, topic: str) -> None:
         channel = self._channel(topic)

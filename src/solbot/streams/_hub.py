@@ -54,7 +54,7 @@ _SWEEP_INTERVAL_S = 0.25
 _QUEUE_SAMPLE_EVERY_S = 5.0
 _IDLE_TOPIC_LINGER_S = 5.0
 _MAX_IDLE_PRIVATE_TOPICS = 50_000
-_BUS_TIMEOUT_S = 3.0
+_BUS_TIMEOUT_S = 10.0
 
 
 class _HasId(Protocol):
@@ -531,8 +531,11 @@ class StreamHub:
     async def _load(self, topic: _Topic) -> None:
         assert self._bus is not None
         try:
+            # The lock keeps SUBSCRIBE/UNSUBSCRIBE of one channel in order; the confirmation is
+            # awaited outside it so that a burst of new streams shares one round trip.
             async with self._bus_lock:
-                await self._bus.subscribe(topic.name)
+                confirmed = await self._bus.subscribe(topic.name)
+            await confirmed.wait()
             last_mode = _last_mode(topic.channel)
             for seq, field, body in await self._bus.snapshot(topic.name, last_mode):
                 known = topic.last.get(field)

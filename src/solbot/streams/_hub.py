@@ -207,6 +207,18 @@ class StreamHub:
         body = trade_body(wallet, trade, _now_ms(self._wall_clock))
         await self._publish(Channel.TRADES, wallet, "", body)
 
+    def on_trade_event(self, tag: str, trade: Mapping[str, Any]) -> None:
+        """A `solbot.trading` TradeEventListener (`wallet:<pubkey>`, trade JSON): publishes it
+        in the background, so the trade that announced it never waits for the streams."""
+        wallet = tag.removeprefix("wallet:")
+        self._spawn(self._publish_trade_logged(wallet, trade))
+
+    async def _publish_trade_logged(self, wallet: str, trade: Mapping[str, Any]) -> None:
+        try:
+            await self.publish_trade(wallet, trade)
+        except Exception as exc:  # the bus is down: the trade itself is recorded anyway
+            _log.warning("stream_trade_publish_failed", error=f"{type(exc).__name__}: {exc}"[:200])
+
     async def _publish(self, channel: Channel, key: str, field: str, body: bytes) -> None:
         name = topic_of(channel, key)
         if self._bus is not None:

@@ -154,3 +154,22 @@ async def test_disconnect_frees_the_client_everywhere(clock: Clock) -> None:
     assert client not in hub.clients
     assert hub.metrics.connections._value.get() == 0
     await hub.publish_price(SOL, "1", "pyth", None)  # nobody to write to, no error
+
+
+async def test_trade_events_are_published_to_the_wallets_trade_stream(clock: Clock) -> None:
+    """`on_trade_event` (a trading TradeEventListener) reaches the wallet's trades subscribers."""
+    hub = _hub(clock)
+    connection = FakeConnection()
+    client = hub.connect(connection)
+    wallet = "A1iceWa11et1111111111111111111111111111111"
+    topic = hub._topic(f"trades:{wallet}")
+    topic.subscribers[client] = None
+    hub.on_trade_event(f"wallet:{wallet}", {"tradeId": "t-1", "status": "confirmed"})
+    for _ in range(3):
+        await asyncio.sleep(0)
+    [event] = connection.messages()
+    assert (event["type"], event["wallet"], event["trade"]) == (
+        "trade",
+        wallet,
+        {"tradeId": "t-1", "status": "confirmed"},
+    )

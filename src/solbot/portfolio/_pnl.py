@@ -182,9 +182,11 @@ def compute_pnl(
         sol = positions.setdefault(SOL_MINT, _Position())
         sol.dispose(fill.fee_lamports, fee_usd, fee_sol, counts=counts)
         bought = positions.setdefault(fill.bought_mint, _Position())
+        # A fee without a USD value (no SOL price at the fill) stays out of the USD basis, and
+        # `fees_usd_complete` says so: a known trade value is worth more than a lost basis.
         bought.acquire(
             fill.bought_amount,
-            None if fill.value_usd is None or fee_usd is None else fill.value_usd + fee_usd,
+            None if fill.value_usd is None else fill.value_usd + (fee_usd or ZERO),
             None if fill.value_sol is None else fill.value_sol + fee_sol,
         )
         if counts:

@@ -155,6 +155,7 @@ class PriceResolver:
                 result[mint] = memo[0]
                 missing.remove(mint)
         fetched_at = now
+        failed = False
         for source in self._polled:
             if not missing:
                 break
@@ -162,6 +163,7 @@ class PriceResolver:
                 answer = await source.prices(missing, self._timeout_s)
             except (UpstreamError, TimeoutError) as exc:
                 _log.warning("price_source_failed", source=source.name, error=str(exc))
+                failed = True
                 continue
             for mint in list(missing):
                 price = _decimal(answer.get(mint))
@@ -175,6 +177,9 @@ class PriceResolver:
         until = now + self._memo_ttl_s
         for mint in wanted:
             resolved = result[mint]
+            # "Nobody prices it" is remembered; "a source was down" is not.
+            if resolved is None and failed:
+                continue
             if resolved is None or not resolved.source.startswith("stream:"):
                 self._memo[mint] = (resolved, until)
         return result

@@ -160,3 +160,60 @@ def test_pnl_in_sol_uses_each_trades_value_in_sol() -> None:
         since=None,
     )
     assert _token(report, BONK).unrealized_sol == D("0.5")
+
+
+def test_a_fill_without_a_usd_value_leaves_its_units_without_usd_basis() -> None:
+    """BONK bought for 1 SOL with no SOL price then: SOL basis known, USD basis unknown."""
+    fill = Fill(T0, SOL, 10**9, BONK, 10 * 10**5, None, D(1), 5_000, None)
+    report = compute_pnl(
+        [fill],
+        holdings={BONK: 10 * 10**5},
+        decimals=DECIMALS,
+        prices_usd={BONK: D(20), SOL: D(100)},
+        sol_usd=D(100),
+        since=None,
+    )
+    bonk = _token(report, BONK)
+    assert bonk.unknown_basis_quantity == 10 * 10**5  # USD book
+    assert bonk.unrealized_usd == D(0)  # nothing with a known USD basis
+    assert bonk.known_basis_quantity_sol == 10 * 10**5
+    assert bonk.unrealized_sol == D(2) - D("1.000005")  # 10 x $20 = 2 SOL, basis 1 SOL + fee
+    assert not report.fees_usd_complete
+    assert report.incomplete
+
+
+def test_a_sale_without_a_usd_value_realizes_nothing_in_usd_and_is_flagged() -> None:
+    """Bought for $100, sold for 1 SOL with no SOL price: USD realized unknown, not invented."""
+    fills = [
+        Fill(T0, USDC, 100_000_000, BONK, 10 * 10**5, D(100), D(1), 0, D(100)),
+        Fill(T0 + timedelta(hours=1), BONK, 10 * 10**5, SOL, 10**9, None, D(1), 0, None),
+    ]
+    report = compute_pnl(
+        fills,
+        holdings={BONK: 0},
+        decimals=DECIMALS,
+        prices_usd={BONK: D(20)},
+        sol_usd=D(100),
+        since=None,
+    )
+    bonk = _token(report, BONK)
+    assert bonk.realized_usd == D(0)
+    assert bonk.unvalued_sold_usd == 10 * 10**5
+    assert bonk.realized_sol == D(0)  # bought for 1 SOL's worth, sold for 1 SOL
+    assert report.incomplete
+
+
+def test_sol_is_its_own_basis_in_the_sol_book() -> None:
+    """SOL received by transfer has unknown USD basis but, in SOL, is worth exactly itself."""
+    report = compute_pnl(
+        [],
+        holdings={SOL: 3 * 10**9},
+        decimals=DECIMALS,
+        prices_usd={SOL: D(100)},
+        sol_usd=D(100),
+        since=None,
+    )
+    sol = _token(report, SOL)
+    assert sol.unknown_basis_quantity == 3 * 10**9
+    assert sol.unrealized_sol == D(0)
+    assert sol.value_sol == D(3)

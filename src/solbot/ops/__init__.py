@@ -1,7 +1,8 @@
 """Operability: structured logs, metrics, health."""
 
+from solbot.ops._lag import LoopLag
 from solbot.ops._logging import configure_logging, get_logger, request_id_var
 from solbot.ops._metrics import Metrics
 from solbot.ops._serving import AsgiServer
 
-__all__ = ["AsgiServer", "Metrics", "configure_logging", "get_logger", "request_id_var"]
+__all__ = ["AsgiServer", "LoopLag", "Metrics", "configure_logging", "get_logger", "request_id_var"]

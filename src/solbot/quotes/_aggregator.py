@@ -96,17 +96,20 @@ class QuoteAggregator:
         )
         wanted = [name for name in query.sources if name in self._sources]
         tasks: dict[str, asyncio.Task[SourceOutcome]] = {}
+        primary_trouble = asyncio.Event()
 
         def start(name: str) -> None:
             if name in wanted and name not in tasks:
+                on_trouble = primary_trouble.set if name == PRIMARY else None
                 tasks[name] = asyncio.create_task(
-                    self._sources[name].quote(request, deadline), name=f"quote-{name}"
+                    self._sources[name].quote(request, deadline, on_trouble=on_trouble),
+                    name=f"quote-{name}",
                 )
 
         try:
             start(PRIMARY)
             start(ORACLE)
-            if not await self._primary_is_enough(tasks, query, deadline):
+            if not await self._primary_is_enough(tasks, query, deadline, primary_trouble):
                 for name in FALLBACKS:
                     start(name)
             await self._collect(tasks, deadline)
@@ -130,14 +133,26 @@ class QuoteAggregator:
             await asyncio.wait(pending, timeout=self._unwind_s)
 
     async def _primary_is_enough(
-        self, tasks: dict[str, asyncio.Task[SourceOutcome]], query: QuoteQuery, deadline: Deadline
+        self,
+        tasks: dict[str, asyncio.Task[SourceOutcome]],
+        query: QuoteQuery,
+        deadline: Deadline,
+        trouble: asyncio.Event,
     ) -> bool:
+        """Whether Jupiter's answer, by the hedge delay, is good enough to skip the fallbacks.
+        A first failed attempt ends the wait at once (its retries go on meanwhile)."""
         primary = tasks.get(PRIMARY)
         if primary is None:
             return False
         hedge_s = min(self._latency.hedge_delay(PRIMARY), self._budget(deadline))
-        done, _ = await asyncio.wait({primary}, timeout=hedge_s)
-        if not done:
+        trouble_seen = asyncio.ensure_future(trouble.wait())
+        try:
+            await asyncio.wait(
+                {primary, trouble_seen}, timeout=hedge_s, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            trouble_seen.cancel()
+        if not primary.done():
             return False
         outcome = primary.result()
         if outcome.quote is None:

@@ -8,6 +8,7 @@ no_route`), so the aggregator can collect partial failures. Cancellation (a lose
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from solbot.domain import QuoteRequest, QuoteSource, VenueQuote
@@ -74,10 +75,14 @@ class GuardedSource:
         latency: LatencyTracker,
         metrics: Metrics,
         rate_limit_wait_s: float = 0.05,
+        loop_lag: Callable[[], float] | None = None,
+        own_lag_threshold_s: float = 0.1,
         clock: Clock = monotonic,
     ) -> None:
         self.source = source
         self.rate_limit_wait_s = rate_limit_wait_s
+        self._loop_lag = loop_lag
+        self._own_lag_threshold_s = own_lag_threshold_s
         self.name = source.name
         self.breaker = breaker
         self.limiter = limiter
@@ -88,7 +93,15 @@ class GuardedSource:
         self._clock = clock
         metrics.circuit_state.labels(self.name).set(int(breaker.state))
 
-    async def quote(self, request: QuoteRequest, deadline: Deadline) -> SourceOutcome:
+    async def quote(
+        self,
+        request: QuoteRequest,
+        deadline: Deadline,
+        *,
+        on_trouble: Callable[[], None] | None = None,
+    ) -> SourceOutcome:
+        """One source's outcome; `on_trouble` is told at the first failed attempt (while the
+        retries go on), so a caller can start alternatives without waiting for them."""
         started = self._clock()
         if not await self.breaker.allow():
             self._count("circuit_open")
@@ -104,6 +117,14 @@ class GuardedSource:
                 raise _HeldBackLocally(f"{self.name}: our own rate limit is reached")
             return await self.source.quote(request, timeout_s)
 
+        failed_attempts = 0
+
+        def on_retry(_retry: int, _error: BaseException, _wait_s: float) -> None:
+            nonlocal failed_attempts
+            failed_attempts += 1
+            if failed_attempts == 1 and on_trouble is not None:
+                on_trouble()
+
         try:
             quote = await call_with_retries(
                 attempt,
@@ -111,9 +132,14 @@ class GuardedSource:
                 self.retry,
                 attempt_timeout_cap_s=self.attempt_timeout_cap_s,
                 source=self.name,
+                on_retry=on_retry,
             )
         except asyncio.CancelledError:
-            await asyncio.shield(self.breaker.release())
+            # A loser cut off by the aggregator: no verdict, unless an attempt had already
+            # failed (then the venue did fail us, and a down venue must open its breaker even
+            # though the fallbacks always answer first).
+            verdict = self.breaker.record_failure() if failed_attempts else self.breaker.release()
+            await asyncio.shield(verdict)
             self._sync_gauge()
             raise
         except NoRoute as exc:
@@ -127,6 +153,12 @@ class GuardedSource:
             await self.breaker.record_failure()
             return self._finish(started, "rate_limited", ok=False, reason=exc.message)
         except (UpstreamTimeout, DeadlineExceeded) as exc:
+            if self._own_lag() > self._own_lag_threshold_s:
+                # This process was too busy to read the answer in time: not the venue's fault.
+                await self.breaker.release()
+                return self._finish(
+                    started, "timeout", ok=True, reason=f"{exc.message} (this instance was busy)"
+                )
             await self.breaker.record_failure()
             return self._finish(started, "timeout", ok=False, reason=exc.message)
         except UpstreamError as exc:
@@ -136,6 +168,9 @@ class GuardedSource:
         outcome = self._finish(started, "ok", ok=True)
         outcome.quote = quote
         return outcome
+
+    def _own_lag(self) -> float:
+        return self._loop_lag() if self._loop_lag is not None else 0.0
 
     def _finish(
         self,

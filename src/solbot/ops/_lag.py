@@ -1,0 +1,56 @@
+"""How late the event loop runs: the first sign that this process, not an upstream, is slow."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+
+from prometheus_client import Gauge
+
+__all__ = ["LoopLag"]
+
+
+class LoopLag:
+    """Sleeps `interval_s` over and over and records how late it wakes.
+
+    `recent_max_s()` is the worst lag of the last `window_s`: a timeout seen while the loop was
+    that late says more about this process than about the venue it was waiting for.
+    """
+
+    def __init__(
+        self, gauge: Gauge | None = None, *, interval_s: float = 0.05, window_s: float = 2.0
+    ) -> None:
+        self._gauge = gauge
+        self._interval_s = interval_s
+        self._window_s = window_s
+        self._samples: deque[tuple[float, float]] = deque(maxlen=1024)
+        self._task: asyncio.Task[None] | None = None
+
+    def recent_max_s(self) -> float:
+        cutoff = time.monotonic() - self._window_s
+        while self._samples and self._samples[0][0] < cutoff:
+            self._samples.popleft()
+        return max((lag for _, lag in self._samples), default=0.0)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(self._interval_s)
+            lag = max(0.0, loop.time() - started - self._interval_s)
+            self._samples.append((time.monotonic(), lag))
+            if self._gauge is not None:
+                self._gauge.set(lag)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

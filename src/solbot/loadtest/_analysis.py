@@ -1,0 +1,301 @@
+"""Reading the run (pure): where it broke, what did not come back, whether the generator
+itself was the limit. Sentences an operator can act on, each with the figures behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from solbot.loadtest._engine import LoadTestResult, SecondRow
+from solbot.loadtest._measure import histogram_stats
+from solbot.loadtest._server_metrics import ServerSample
+
+__all__ = ["LeakCheck", "analyse", "generator_warnings", "leak_check"]
+
+_LAG_LIMIT_S = 0.1
+_CPU_BUSY = 0.9
+_FD_LIMITS = (1024, 4096, 65536)
+
+
+@dataclass(frozen=True, slots=True)
+class LeakCheck:
+    """Server state after the ramp-down against its baseline before the test."""
+
+    available: bool
+    items: tuple[tuple[str, float | None, float | None, bool], ...]  # (what, before, after, ok)
+
+    @property
+    def leaks(self) -> list[str]:
+        return [what for what, _b, _a, ok in self.items if not ok]
+
+    def sentences(self) -> list[str]:
+        if not self.available:
+            return ["Leak check: the server's /metrics was not reachable before and after."]
+        out = []
+        for what, before, after, ok in self.items:
+            if before is None or after is None:
+                out.append(f"{what}: not reported by the server (no leak check for it).")
+                continue
+            shown = _show(what, before, after)
+            out.append(f"{what}: {shown}: {'back to baseline' if ok else 'DID NOT COME BACK'}.")
+        return out
+
+
+def _show(what: str, before: float, after: float) -> str:
+    if what == "memory":
+        return f"{before / 2**20:.1f} MiB before, {after / 2**20:.1f} MiB after"
+    return f"{before:g} before, {after:g} after"
+
+
+def _median(values: Sequence[float]) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return ordered[len(ordered) // 2]
+
+
+def leak_check(result: LoadTestResult) -> LeakCheck:
+    """Baseline: the samples before second 0. After: the last samples of the settle period."""
+    run = result.scenario.run
+    end = max((r.t for r in result.rows), default=0)
+    settled = [s for s in result.samples if s.ok and s.t > result.duration_s and s.t <= end + 1]
+    after = settled[-2:] if settled else []
+    if not result.baseline or not after:
+        return LeakCheck(False, ())
+
+    def pick(samples: Sequence[ServerSample], name: str) -> float | None:
+        values = [getattr(s, name) for s in samples if getattr(s, name) is not None]
+        return _median(values)
+
+    items = []
+    conns_b, conns_a = pick(result.baseline, "connections"), pick(after, "connections")
+    items.append(("connections", conns_b, conns_a, _within(conns_b, conns_a, 0)))
+    fds_b, fds_a = pick(result.baseline, "open_fds"), pick(after, "open_fds")
+    items.append(("file descriptors", fds_b, fds_a, _within(fds_b, fds_a, run.fd_tolerance)))
+    rss_b, rss_a = pick(result.baseline, "rss_bytes"), pick(after, "rss_bytes")
+    allowed = (
+        max(run.memory_tolerance_bytes, rss_b * run.memory_tolerance) if rss_b is not None else 0
+    )
+    items.append(("memory", rss_b, rss_a, _within(rss_b, rss_a, allowed)))
+    return LeakCheck(True, tuple(items))
+
+
+def _within(before: float | None, after: float | None, allowed: float) -> bool:
+    if before is None or after is None:
+        return True
+    return after - before <= allowed
+
+
+def generator_warnings(result: LoadTestResult) -> list[str]:
+    """The generator must not be the bottleneck: say when a worker neared a full core."""
+    warn_at = result.scenario.run.generator_cpu_warn
+    out = []
+    busiest = 0.0
+    hot_seconds = 0
+    first_hot: SecondRow | None = None
+    for row in result.rows:
+        top = max(row.worker_cpu.values(), default=0.0)
+        busiest = max(busiest, top)
+        if top >= warn_at:
+            hot_seconds += 1
+            first_hot = first_hot or row
+    if first_hot is not None:
+        out.append(
+            f"The load generator neared saturation: a worker used {busiest:.0%} of a core "
+            f"(first at {first_hot.t} s, {first_hot.open_total:,} connections; {hot_seconds} s "
+            f"at or above {warn_at:.0%}). Latency measured then includes the generator's own "
+            f"delay: add workers (engine.workers) or another machine."
+        )
+    lag = max((r.worker_lag_s for r in result.rows), default=0.0)
+    if lag > _LAG_LIMIT_S:
+        row = max(result.rows, key=lambda r: r.worker_lag_s)
+        out.append(
+            f"A generator worker's event loop lagged {lag * 1000:.0f} ms (at {row.t} s): "
+            f"latencies around then are overstated by up to that much."
+        )
+    return out
+
+
+def _first(rows: Sequence[SecondRow], predicate: object) -> SecondRow | None:
+    for row in rows:
+        if predicate(row):  # type: ignore[operator]
+            return row
+    return None
+
+
+def analyse(result: LoadTestResult, failed_thresholds: Sequence[str] = ()) -> list[str]:
+    """The bottleneck analysis: a few sentences, most important first."""
+    rows = result.rows
+    out: list[str] = []
+    servers = [r for r in rows if r.server is not None]
+    cores_busy = [r for r in rows if r.server_cpu is not None and r.server_cpu >= _CPU_BUSY]
+
+    lagging = _first(
+        servers,
+        lambda r: r.server.loop_lag_s is not None and r.server.loop_lag_s > _LAG_LIMIT_S,
+    )
+    if lagging is not None and lagging.server is not None:
+        lag_ms = (lagging.server.loop_lag_s or 0.0) * 1000
+        cpu = lagging.server_cpu
+        where = f"at {lagging.server.connections or lagging.open_total:,.0f} connections"
+        if cpu is not None and cpu >= _CPU_BUSY:
+            out.append(
+                f"Event-loop lag passed 100 ms ({lag_ms:.0f} ms) {where}, {lagging.t} s in, while "
+                f"server CPU was at {cpu:.0%}: CPU-bound in the gateway."
+            )
+        else:
+            cpu_text = f"only {cpu:.0%}" if cpu is not None else "not reported"
+            out.append(
+                f"Event-loop lag passed 100 ms ({lag_ms:.0f} ms) {where}, {lagging.t} s in, while "
+                f"server CPU was {cpu_text}: the gateway's loop was blocked (a synchronous call, "
+                f"a long collection, or the process waiting for a CPU), not busy."
+            )
+    elif cores_busy:
+        row = cores_busy[0]
+        out.append(
+            f"Server CPU reached {row.server_cpu:.0%} at {row.open_total:,} connections "
+            f"({row.t} s in): the gateway is at its CPU limit."
+        )
+
+    refused = _first(rows, lambda r: any(k == "refused" for k in r.errors))
+    if refused is not None:
+        open_then = refused.server.connections if refused.server else None
+        n = int(open_then if open_then is not None else refused.open_total)
+        fds = refused.server.open_fds if refused.server else None
+        limit = next((lim for lim in _FD_LIMITS if abs(n + 10 - lim) < 40), None)
+        if limit is not None or (fds is not None and any(abs(fds - lim) < 5 for lim in _FD_LIMITS)):
+            out.append(
+                f"Connections refused at {n:,}: file-descriptor limit of the server process "
+                f"(ulimit -n), {fds or limit:g} open."
+            )
+        else:
+            out.append(
+                f"Connections refused at {n:,} ({refused.t} s in): the server stopped accepting "
+                f"(listen backlog full, process down or restarting)."
+            )
+    for status, meaning in (
+        ("handshake_503", "the gateway's connection cap (max_connections) or a shutdown"),
+        ("handshake_429", "the gateway's admission rate (new connections per second)"),
+    ):
+        row = _first(rows, lambda r, s=status: s in r.errors)
+        if row is not None:
+            total = sum(r.errors.get(status, 0) for r in rows)
+            out.append(
+                f"{total:,} handshakes answered {status[-3:]} from {row.open_total:,} "
+                f"connections ({row.t} s in): {meaning}."
+            )
+    timeouts = sum(r.errors.get("timeout", 0) for r in rows)
+    if timeouts:
+        row = _first(rows, lambda r: "timeout" in r.errors)
+        assert row is not None
+        out.append(
+            f"{timeouts:,} connection attempts timed out, the first at {row.open_total:,} "
+            f"connections ({row.t} s in): the accept queue or the handshake path is saturated."
+        )
+    closes = {}
+    for row in rows:
+        for kind, n in row.errors.items():
+            if kind.startswith("closed_") or kind == "reset":
+                closes[kind] = closes.get(kind, 0) + n
+    meanings = {
+        "closed_1013": "slow-consumer policy: those clients could not keep up",
+        "closed_1012": "the server restarted (graceful shutdown)",
+        "closed_1008": "policy violation (invalid frames)",
+        "closed_1011": "a server error",
+        "reset": "the connection dropped without a close frame (crash, kill or network)",
+    }
+    for kind, n in sorted(closes.items(), key=lambda kv: -kv[1]):
+        out.append(
+            f"{n:,} live connections ended by the server with {kind.replace('_', ' ')}: "
+            f"{meanings.get(kind, 'see the server log filtered by test_id=' + result.test_id)}."
+        )
+    if result.counters.get("drops", 0):
+        drops = result.counters["drops"]
+        coalesced = _server_total(result, "dropped", "coalesced")
+        why = (
+            f"the server coalesced {coalesced:,.0f} updates for lagging clients"
+            if coalesced
+            else "seq gaps with no coalescing reported by the server"
+        )
+        out.append(f"{drops:,} messages were dropped (seq gaps): {why}.")
+
+    stats = histogram_stats(result.message_histogram())
+    if stats["p99"] is not None and any("latency" in f or f.startswith("p") for f in failed_thresholds):
+        worst = max(
+            (r for r in rows if r.latency),
+            key=lambda r: histogram_stats(r.message_histogram())["p99"] or 0.0,
+            default=None,
+        )
+        if worst is not None:
+            p99 = histogram_stats(worst.message_histogram())["p99"] or 0.0
+            cpu = f"{worst.server_cpu:.0%}" if worst.server_cpu is not None else "unknown"
+            lag = (
+                f"{worst.server.loop_lag_s * 1000:.0f} ms"
+                if worst.server and worst.server.loop_lag_s is not None
+                else "unknown"
+            )
+            out.append(
+                f"Message latency was worst {worst.t} s in (p99 {p99:.0f} ms over that second) "
+                f"with {worst.open_total:,} connections and {worst.messages:,} messages/s; "
+                f"server CPU {cpu}, loop lag {lag}."
+            )
+    http = histogram_stats(result.http_latency)
+    if http["p99"] is not None:
+        service = histogram_stats(result.http_service)
+        if service["p99"] is not None and http["p99"] > 2 * service["p99"] + 50:
+            out.append(
+                f"HTTP p99 from the intended send time is {http['p99']:.0f} ms against "
+                f"{service['p99']:.0f} ms from the actual send: requests queued before they "
+                f"could leave (the server or the generator fell behind the arrival rate)."
+            )
+        failures = {k: v for k, v in result.errors.items() if k.startswith("http_")}
+        if failures:
+            top = max(failures.items(), key=lambda kv: kv[1])
+            out.append(f"HTTP failures: {sum(failures.values()):,} ({top[0]}: {top[1]:,}).")
+    if result.counters.get("http_dropped_iterations"):
+        out.append(
+            f"{result.counters['http_dropped_iterations']:,} requests were never sent: "
+            f"max_inflight was reached because answers took too long."
+        )
+
+    total_cpu = [
+        (r, (r.server_cpu or 0.0) + sum(r.worker_cpu.values()) + r.coordinator_cpu)
+        for r in rows
+        if r.server_cpu is not None
+    ]
+    if total_cpu:
+        import os
+
+        cores = os.cpu_count() or 1
+        row, peak = max(total_cpu, key=lambda x: x[1])
+        if peak >= 0.9 * cores and (row.server_cpu or 0) < _CPU_BUSY:
+            out.append(
+                f"The machine's {cores} cores were nearly all busy ({peak:.1f} cores at "
+                f"{row.t} s, server {row.server_cpu or 0:.0%}): the generator and the server "
+                f"compete for CPU; figures are a lower bound of what the server can do alone."
+            )
+
+    if not out:
+        peak = max(rows, key=lambda r: r.open_total, default=None)
+        if peak is not None:
+            cpu = f"{peak.server_cpu:.0%}" if peak.server_cpu is not None else "unknown"
+            lag = (
+                f"{peak.server.loop_lag_s * 1000:.0f} ms"
+                if peak.server and peak.server.loop_lag_s is not None
+                else "unknown"
+            )
+            p99 = f"{stats['p99']:.0f} ms" if stats["p99"] is not None else "no messages"
+            out.append(
+                f"No bottleneck reached: at the peak of {peak.open_total:,} connections the "
+                f"server used {cpu} CPU with a loop lag of {lag}; message p99 {p99} over the run."
+            )
+    return out
+
+
+def _server_total(result: LoadTestResult, family: str, label: str) -> float:
+    """How much a cumulative server counter grew over the run."""
+    values = [getattr(s, family).get(label) for s in result.samples if s.ok]
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return 0.0
+    return float(values[-1] - values[0])

@@ -54,7 +54,8 @@ async def build_portfolio_service(
     """The service, wired to invalidate on trade events and (with `pubsub`) balance changes.
 
     `latest_prices` defaults to the streamed prices in `cache` (`price:<mint>`). The cache is
-    the caller's: it is not closed here.
+    the caller's: it is not closed here. Without a shared tier (no Redis) pass
+    `l1_ttl_s=ttl_s`: the L1 copy is then the only one.
     """
     service = PortfolioService(
         cache=cache,

@@ -207,6 +207,13 @@ class PortfolioService:
         )
         return self._answer(served, tier)
 
+    async def portfolio_of(self, wallet: str) -> dict[str, Any]:
+        """The same answer without the owner check, for trusted callers (the operator's CLI)."""
+        served, tier = await self._cached(
+            f"portfolio:{check_wallet(wallet)}", wallet, lambda: self._compute_portfolio(wallet)
+        )
+        return self._answer(served, tier)
+
     async def pnl(self, user_id: str, wallet: str, window: str) -> dict[str, Any]:
         check_wallet(wallet)
         reach = parse_window(window)

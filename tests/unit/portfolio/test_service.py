@@ -172,3 +172,14 @@ async def test_pnl_of_a_wallet_without_trades_flags_every_holding_as_unknown_bas
     assert body["total"]["usd"]["realized"] == "0"
     assert Decimal(body["total"]["sol"]["unrealized"]) == 0
     assert body["cache"]["tier"] == "computed"
+
+
+async def test_the_cli_reads_any_wallet_through_the_same_cache(
+    instances: tuple[PortfolioService, PortfolioService, FakeChain],
+) -> None:
+    """portfolio_of skips the owner check (trusted callers) but shares the cached value."""
+    one, _two, _chain = instances
+    await one.portfolio(OWNER, WALLET)
+    assert (await one.portfolio_of(WALLET))["cache"]["tier"] == "l1"
+    with pytest.raises(InvalidRequest):
+        await one.portfolio_of("nope")

@@ -254,8 +254,8 @@ def analyse(result: LoadTestResult, failed_thresholds: Sequence[str] = ()) -> li
             out.append(f"HTTP failures: {sum(failures.values()):,} ({top[0]}: {top[1]:,}).")
     if result.counters.get("http_dropped_iterations"):
         out.append(
-            f"{result.counters['http_dropped_iterations']:,} requests were never sent: "
-            f"max_inflight was reached because answers took too long."
+            f"{result.counters['http_dropped_iterations']:,} requests were never sent: too many "
+            f"were already waiting for one of max_inflight slots because answers took too long."
         )
 
     total_cpu = [

@@ -127,6 +127,8 @@ class LoadTestResult:
             ("message_latency", self.message_histogram()),
             ("http_latency", self.http_latency),
             ("http_service_time", self.http_service),
+            ("prices_latency", self.latency.get("prices", new_histogram())),
+            ("balances_latency", self.latency.get("balances", new_histogram())),
         ):
             for stat, value in histogram_stats(histogram).items():
                 out[f"{name}.{stat}"] = value

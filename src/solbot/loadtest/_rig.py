@@ -8,6 +8,11 @@ are `rig-token-<n>` with one wallet each, and `POST /hook {"wallet"}` publishing
 new balance (standing in for a trade landing). `stall_ms` blocks the gateway's loop for that
 long every `stall_every_s`: a deliberately slowed gateway.
 
+With `redis_url` the gateway relays from Redis and the prices are published by another hub on
+a thread of its own (as an ingest instance would): `ts` is then stamped outside the gateway's
+loop, so time the gateway spends blocked shows in the measured latency. Publishing inside the
+gateway's own loop cannot show it: a blocked loop publishes late and stamps late.
+
     async with PriceRig(mints, rate=200.0, users=50) as rig:
         rig.stream_url, rig.metrics_url, rig.hook_url, rig.write_users(path)
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +82,8 @@ class PriceRig:
         new_connections_per_s: float = 1_000.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        redis_url: str | None = None,
+        redis_prefix: str = "solbot-rig:",
     ) -> None:
         self.mints = list(mints)
         self.rate = rate
@@ -93,6 +101,11 @@ class PriceRig:
         self.published = 0
         self.balances_published = 0
         self.hub: Any = None
+        self._redis_url = redis_url
+        self._redis_prefix = redis_prefix
+        self._redis: Any = None
+        self._thread: threading.Thread | None = None
+        self._thread_stop = threading.Event()
 
     @property
     def stream_url(self) -> str:
@@ -129,8 +142,17 @@ class PriceRig:
             new_connections_per_s=self._new_per_s,
             new_connections_burst=int(max(self._new_per_s, 100)),
         )
+        if self._redis_url is not None:
+            import redis.asyncio as redis_asyncio
+
+            self._redis = redis_asyncio.from_url(self._redis_url, socket_timeout=5.0)
         self.hub = StreamHub(
-            metrics=metrics, limits=limits, auth=self._users, wallets=self._users
+            metrics=metrics,
+            limits=limits,
+            auth=self._users,
+            wallets=self._users,
+            redis=self._redis,
+            redis_prefix=self._redis_prefix,
         )
         self._server = StreamServer(self.hub, metrics, self._host, self._port)
         await self._server.start()
@@ -138,7 +160,13 @@ class PriceRig:
         await self._hook.start()
         loop = asyncio.get_running_loop()
         if self.rate > 0 and self.mints:
-            self._tasks.append(loop.create_task(self._publish()))
+            if self._redis_url is None:
+                self._tasks.append(loop.create_task(self._publish(self.hub)))
+            else:
+                self._thread = threading.Thread(
+                    target=self._publisher_thread, name="rig-publisher", daemon=True
+                )
+                self._thread.start()
         if self.stall_ms > 0:
             self._tasks.append(loop.create_task(self._stall()))
 
@@ -162,7 +190,29 @@ class PriceRig:
 
         return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
 
-    async def _publish(self) -> None:
+    def _publisher_thread(self) -> None:
+        async def run() -> None:
+            import redis.asyncio as redis_asyncio
+
+            from solbot.ops import Metrics
+            from solbot.streams import StreamHub
+
+            assert self._redis_url is not None
+            redis = redis_asyncio.from_url(self._redis_url, socket_timeout=5.0)
+            hub = StreamHub(metrics=Metrics(), redis=redis, redis_prefix=self._redis_prefix)
+            task = asyncio.get_running_loop().create_task(self._publish(hub))
+            try:
+                while not self._thread_stop.is_set():  # noqa: ASYNC110 - a thread's flag
+                    await asyncio.sleep(0.05)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                await redis.aclose()
+
+        asyncio.run(run())
+
+    async def _publish(self, hub: Any) -> None:
         """`rate` updates a second round-robin over the mints, open loop (owed updates go out
         at once when the loop falls behind: the load stays what was asked)."""
         loop = asyncio.get_running_loop()
@@ -173,7 +223,7 @@ class PriceRig:
             while index < due:
                 mint = self.mints[index % len(self.mints)]
                 index += 1
-                await self.hub.publish_price(mint, f"{100 + index % 997}.{index % 1000:03d}", "rig")
+                await hub.publish_price(mint, f"{100 + index % 997}.{index % 1000:03d}", "rig")
                 self.published += 1
             await asyncio.sleep(max(0.002, started + index / self.rate - loop.time()))
 
@@ -189,10 +239,16 @@ class PriceRig:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._thread is not None:
+            self._thread_stop.set()
+            await asyncio.to_thread(self._thread.join, 10.0)
+            self._thread = None
         if self._hook is not None:
             await self._hook.stop()
         if self._server is not None:
             await self._server.stop()
+        if self._redis is not None:
+            await self._redis.aclose()
 
     async def __aenter__(self) -> PriceRig:
         await self.start()

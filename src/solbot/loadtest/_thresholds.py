@@ -3,7 +3,8 @@
     [metric.]stat OP value[unit]
 
 metrics and their stats (a bare latency stat means `message_latency`):
-    message_latency (latency), http_latency, http_service_time: p50 p90 p95 p99 p999 max mean (ms)
+    message_latency (latency), prices_latency, balances_latency (one channel), http_latency
+    (from the intended send time), http_service_time: p50 p90 p95 p99 p999 max mean (ms)
     errors, connection_errors, http_errors, drops: rate (the default; 0.1% or 0.001), count
     connections: peak, established;  messages: count, rate (per second);  http_requests: count
 A threshold whose value is missing (no message was received at all) fails: a run that measured
@@ -23,7 +24,13 @@ from solbot.errors import InvalidRequest
 __all__ = ["Threshold", "ThresholdResult", "evaluate_thresholds", "parse_threshold"]
 
 _LATENCY_STATS = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
-_LATENCY_METRICS = ("message_latency", "http_latency", "http_service_time")
+_LATENCY_METRICS = (
+    "message_latency",
+    "prices_latency",
+    "balances_latency",
+    "http_latency",
+    "http_service_time",
+)
 _RATE_METRICS = ("errors", "connection_errors", "http_errors", "drops")
 _STATS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(_LATENCY_METRICS, _LATENCY_STATS),

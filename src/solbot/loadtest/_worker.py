@@ -322,8 +322,12 @@ class _StreamPool:
 
 
 class _QuoteDriver:
-    """Open-model arrivals of one quotes workload: requests leave on schedule, whatever the
-    answers do; latency is taken from each request's intended send time."""
+    """Open-model arrivals of one quotes workload: a request is due on schedule whatever the
+    answers do. When `max_inflight` requests are already out, the due ones wait for a slot and
+    their latency still counts from when they were due (as wrk2 does), so a stalled server
+    shows its stall in full instead of slowing the generator down; the service time from the
+    actual send is kept beside it. Past `max(1000, 10 x max_inflight)` waiting, arrivals are
+    dropped and counted (`dropped_iteration`): the generator's memory stays bounded."""
 
     def __init__(self, worker: _Worker, workload: QuotesWorkload) -> None:
         import httpx
@@ -332,8 +336,10 @@ class _QuoteDriver:
         self.workload = workload
         self.rate = 0.0
         self.inflight = 0
+        self.waiting = 0
         self.iteration = 0
         self._max_inflight = max(1, workload.max_inflight // worker.config.workers)
+        self._slots = asyncio.Semaphore(self._max_inflight)
         self._client = httpx.AsyncClient(
             base_url=worker.config.scenario.targets.api,
             timeout=httpx.Timeout(workload.timeout_s),
@@ -352,32 +358,35 @@ class _QuoteDriver:
         self._wake.set()
 
     async def _schedule(self) -> None:
+        """Arrivals are the integral of the rate over time (k6's ramping arrival rate): each
+        time it passes a whole number, a request is due at the moment it passed it."""
         loop = asyncio.get_running_loop()
-        next_at: float | None = None
+        config = self.worker.config
+        # Workers start at different fractions so that their arrivals interleave.
+        credit = config.index / config.workers
+        last = loop.time()
         while True:
-            rate = self.rate
             now = loop.time()
-            if rate <= 0:
-                next_at = None
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            if next_at is None:
-                # Workers stagger their first arrival so their schedules interleave.
-                config = self.worker.config
-                next_at = now + (config.index / config.workers) / rate
-            while next_at <= now:
-                self._launch(next_at)
-                next_at += 1.0 / rate
+            rate = self.rate
+            credit += rate * (now - last)
+            last = now
+            if credit >= 1.0:
+                due = int(credit)
+                for j in range(1, due + 1):
+                    self._launch(now - (credit - j) / rate)
+                credit -= due
             self._wake.clear()
+            if rate <= 0:
+                await self._wake.wait()
+                last = loop.time()
+                continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(0.05, next_at - now))
+                await asyncio.wait_for(self._wake.wait(), min(0.05, (1.0 - credit) / rate))
 
     def _launch(self, intended: float) -> None:
-        interval = self.worker.stats.now
-        if self.inflight >= self._max_inflight:
-            interval.count("http_dropped_iterations")
-            interval.error("dropped_iteration")
+        if self.waiting >= max(1000, 10 * self._max_inflight):
+            self.worker.stats.now.count("http_dropped_iterations")
+            self.worker.stats.now.error("dropped_iteration")
             return
         self.iteration += 1
         task = asyncio.get_running_loop().create_task(self._request(intended, self.iteration))
@@ -393,10 +402,14 @@ class _QuoteDriver:
         params = dict(workload.requests[iteration % len(workload.requests)])
         params["test_id"] = config.test_id
         params["vu"] = f"{workload.name}-{config.index}-{iteration}"
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
         self.inflight += 1
         started = loop.time()
-        interval = self.worker.stats.now
-        interval.count("http_requests")
+        self.worker.stats.now.count("http_requests")
         try:
             response = await self._client.get(workload.path, params=params)
             outcome = None if response.status_code < 400 else f"http_{response.status_code}"
@@ -407,6 +420,7 @@ class _QuoteDriver:
             outcome = "http_" + classify_connect_error(cause)
         finally:
             self.inflight -= 1
+            self._slots.release()
         done = loop.time()
         interval = self.worker.stats.now
         interval.count("http_responses")
@@ -464,7 +478,7 @@ class _Worker:
             "http_latency": interval.http_latency.encode(),
             "http_service": interval.http_service.encode(),
             "open": {name: pool.open for name, pool in self.pools.items()},
-            "inflight": {name: d.inflight for name, d in self.drivers.items()},
+            "inflight": {name: d.inflight + d.waiting for name, d in self.drivers.items()},
             "cpu_s": cpu_s,
             "loop_lag_s": lag,
         }

@@ -96,7 +96,9 @@ def bot_settings(simnet: Any, tmp_path: Path) -> Callable[..., Any]:
 class SimnetProcess:
     """`solbot sim` in its own process, as the bot meets a real network: only URLs in common."""
 
-    def __init__(self, process: subprocess.Popen[str], rpc_url: str, ws_url: str, venues_url: str):
+    def __init__(
+        self, process: subprocess.Popen[bytes], rpc_url: str, ws_url: str, venues_url: str
+    ) -> None:
         self.process = process
         self.rpc_url = rpc_url
         self.ws_url = ws_url
@@ -114,64 +116,110 @@ class SimnetProcess:
         }
 
 
+def _wait_for_line(log_path: Path, process: subprocess.Popen[bytes], marker: str) -> str:
+    """The process's output so far, once `marker` appears in it (its output goes to a file, so
+    a child that logs a lot never blocks on a full pipe)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        if marker in text:
+            return text
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"{process.args!r} did not start:\n{log_path.read_text(errors='replace')}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture
 def simnet_process(tmp_path: Path) -> Iterator[SimnetProcess]:
     """The simnet in a child process on ephemeral ports; stopped with Ctrl-C afterwards."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "solbot",
-            "sim",
-            "--rpc-port",
-            "0",
-            "--ws-port",
-            "0",
-            "--venues-port",
-            "0",
-            "--slot-ms",
-            "100",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={
-            **os.environ,
-            "SOLBOT_SIM_DATA_DIR": str(tmp_path / "sim"),
-            "SOLBOT_SIM_BACKGROUND_TRADES_PER_S": "0",
-            "COLUMNS": "200",
-        },
-    )
-    assert process.stdout is not None
-    text = ""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "simnet running" not in text:
-        line = process.stdout.readline()
-        if not line:
-            break
-        text += line
-    urls = {
-        name: re.search(pattern, text)
-        for name, pattern in (
-            ("rpc", r"simnet RPC\s+(\S+)"),
-            ("ws", r"simnet WS\s+(\S+)"),
-            ("venues", r"venues\s+(http://\S+)"),
+    log_path = tmp_path / "simnet.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "solbot",
+                "sim",
+                "--rpc-port",
+                "0",
+                "--ws-port",
+                "0",
+                "--venues-port",
+                "0",
+                "--slot-ms",
+                "100",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "SOLBOT_SIM_DATA_DIR": str(tmp_path / "sim"),
+                "SOLBOT_SIM_BACKGROUND_TRADES_PER_S": "0",
+                "COLUMNS": "200",
+            },
         )
-    }
-    if not all(urls.values()):
-        process.kill()
-        raise RuntimeError(f"solbot sim did not start:\n{text}")
     try:
-        yield SimnetProcess(
-            process,
-            urls["rpc"].group(1),  # type: ignore[union-attr]
-            urls["ws"].group(1),  # type: ignore[union-attr]
-            urls["venues"].group(1),  # type: ignore[union-attr]
-        )
+        text = _wait_for_line(log_path, process, "simnet running")
+        urls = [
+            re.search(pattern, text)
+            for pattern in (r"simnet RPC\s+(\S+)", r"simnet WS\s+(\S+)", r"venues\s+(http://\S+)")
+        ]
+        rpc, ws, venues = (match.group(1) for match in urls if match is not None)
+        yield SimnetProcess(process, rpc, ws, venues)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        _stop(process)
+
+
+class BotProcess:
+    """`solbot serve` in its own process, pointed at a simnet process by its settings alone."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str) -> None:
+        self.process = process
+        self.url = url
+
+
+@pytest.fixture
+def start_bot(simnet_process: SimnetProcess, tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
+    """Starts bot instances (`solbot serve --port 0`) on the simnet process; all stopped after."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**settings: str) -> BotProcess:
+        name = f"bot{len(started)}"
+        env = {key: value for key, value in os.environ.items() if key != "SOLBOT_REDIS_URL"} | {
+            **{f"SOLBOT_{k.upper()}": v for k, v in simnet_process.settings_overrides().items()},
+            "SOLBOT_SIMNET": "true",
+            "SOLBOT_SIMNET_DATA_DIR": str(tmp_path / name),
+            "SOLBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}",
+            "SOLBOT_LOG_LEVEL": "warning",
+            "SOLBOT_STREAM_PORT": "0",
+            **{f"SOLBOT_{k.upper()}": v for k, v in settings.items()},
+        }
+        log_path = tmp_path / f"{name}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "solbot", "serve", "--port", "0"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        started.append(process)
+        text = _wait_for_line(log_path, process, "Ctrl-C stops it")
+        match = re.search(r"serving (http://\S+)", text)
+        assert match is not None, text
+        return BotProcess(process, match.group(1))
+
+    yield start
+    for process in started:
+        _stop(process)

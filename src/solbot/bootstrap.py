@@ -5,6 +5,7 @@ The app's lifespan, each CLI command and the tests build the bot through here an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -16,17 +17,28 @@ import httpx
 from fastapi import FastAPI
 
 from solbot.api import create_app
-from solbot.api._accounts import accounts_router
+from solbot.api._accounts import accounts_router, current_user_dependency
+from solbot.api._portfolio import portfolio_router
 from solbot.api._quotes import quotes_router
 from solbot.api._trades import trades_router
 from solbot.auth import AuthService
+from solbot.cache import Cache, CacheConfig, CacheMetrics, RedisStore
 from solbot.config import Settings
 from solbot.domain import QuoteSource, SwapBuilder
 from solbot.execution import FillReader, Lander, TradeExecutor
 from solbot.keystore import Keystore, WalletService, load_master_key
 from solbot.ledger import Ledger
-from solbot.ops import Metrics, get_logger
-from solbot.quotes import GuardedSource, MintDirectory, QuoteAggregator, QuoteBook, QuoteService
+from solbot.ops import LoopLag, Metrics, get_logger
+from solbot.portfolio import CacheLatestPrices, PortfolioService, build_portfolio_service
+from solbot.quotes import (
+    GuardedSource,
+    MarkBoard,
+    MintDirectory,
+    QuoteAggregator,
+    QuoteBook,
+    QuoteService,
+    refresh_marks,
+)
 from solbot.resilience import (
     BreakerStateStore,
     CircuitBreaker,
@@ -41,6 +53,7 @@ from solbot.resilience import (
     Transition,
 )
 from solbot.rpc import PubSubClient, RpcClient
+from solbot.streams import PricePublisher, StreamHub
 from solbot.trading import (
     InProcessTradeEvents,
     LedgerTradeStore,
@@ -53,7 +66,13 @@ from solbot.venues import DFlowClient, HashflowClient, JupiterClient, PythClient
 __all__ = ["Services", "build_app", "build_services"]
 
 _log = get_logger("solbot.bootstrap")
-_RATE_WINDOW_S = 1.2
+_RATE_WINDOW_S = 1.25
+
+
+@dataclass(frozen=True, slots=True)
+class _PriceClients:
+    jupiter: JupiterClient
+    pyth: PythClient
 
 
 @dataclass(slots=True)
@@ -71,6 +90,15 @@ class Services:
     trade_events: InProcessTradeEvents
     trade_runner: TradeRunner
     trades: TradeService
+    cache: Cache
+    portfolio: PortfolioService
+    hub: StreamHub
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _log_transition(transition: Transition) -> None:
@@ -84,9 +112,16 @@ def _log_transition(transition: Transition) -> None:
 
 
 def _build_quotes(
-    settings: Settings, http: httpx.AsyncClient, rpc: RpcClient, redis: Any | None, metrics: Metrics
-) -> tuple[QuoteService, dict[str, SwapBuilder], dict[str, QuoteSource]]:
-    """The quote service, and the venues that build swaps (each also quotes, for a re-quote)."""
+    settings: Settings,
+    http: httpx.AsyncClient,
+    rpc: RpcClient,
+    redis: Any | None,
+    metrics: Metrics,
+    loop_lag: LoopLag,
+    marks: MarkBoard,
+) -> tuple[QuoteService, dict[str, SwapBuilder], dict[str, QuoteSource], _PriceClients]:
+    """The quote service, the venues that build swaps (each also quotes, for a re-quote), and
+    the price clients others share."""
     latency = LatencyTracker()
     store: BreakerStateStore = (
         RedisBreakerStore(redis, prefix=settings.redis_prefix, instance_id=settings.instance_id)
@@ -101,15 +136,16 @@ def _build_quotes(
     )
     dflow = DFlowClient(http, settings.dflow_url, api_key=settings.dflow_api_key)
     hashflow = HashflowClient(http, settings.hashflow_url, api_key=settings.hashflow_api_key)
+    pyth = PythClient(http, settings.pyth_url)
     clients: list[tuple[QuoteSource, int, float]] = [
         (jupiter, settings.jupiter_rps, 1.0),
         (dflow, settings.dflow_rps, 1.0),
         (hashflow, settings.hashflow_rps, 1.0),
-        (PythClient(http, settings.pyth_url), settings.pyth_rps, 0.5),
+        (pyth, settings.pyth_rps, 0.5),
     ]
     sources: dict[str, GuardedSource] = {}
     for client, rps, attempt_cap_s in clients:
-        # `rps` grants per 1.2 s, not per second: 20 % headroom so that transit jitter (a grant
+        # `rps` grants per 1.25 s, not per second: 20 % headroom so that transit jitter (a grant
         # taken at t, its request arriving later than the next one's) never shows the venue
         # more than its plan in any one second.
         limiter: RateLimiter = (
@@ -130,17 +166,20 @@ def _build_quotes(
             attempt_timeout_cap_s=attempt_cap_s,
             latency=latency,
             metrics=metrics,
+            loop_lag=loop_lag.recent_max_s,
         )
     service = QuoteService(
-        QuoteAggregator(sources, latency=latency),
+        QuoteAggregator(sources, latency=latency, marks=marks),
         QuoteBook(wall_clock=time.time),
         MintDirectory(rpc),
         metrics,
         deadline_ms=settings.quote_deadline_ms,
+        max_in_flight=settings.quote_max_in_flight,
+        loop_lag=loop_lag.current_s,
     )
     builders: dict[str, SwapBuilder] = {c.name: c for c in (jupiter, dflow, hashflow)}
     requotes: dict[str, QuoteSource] = {c.name: c for c in (jupiter, dflow, hashflow)}
-    return service, builders, requotes
+    return service, builders, requotes, _PriceClients(jupiter, pyth)
 
 
 def _build_executor(
@@ -188,6 +227,10 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             )
             stack.push_async_callback(redis.aclose)
         rpc = RpcClient(http, settings.rpc_url)
+        loop_lag = LoopLag(metrics.event_loop_lag)
+        loop_lag.start()
+        stack.push_async_callback(loop_lag.stop)
+        marks = MarkBoard()
         master_key = load_master_key(
             settings.master_key,
             simnet_key_path=Path(settings.simnet_data_dir) / "master.key"
@@ -198,7 +241,11 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         pubsub = await stack.enter_async_context(
             PubSubClient(settings.rpc_ws_url, connect_timeout_s=5.0)
         )
-        quotes, builders, sources = _build_quotes(settings, http, rpc, redis, metrics)
+        quotes, builders, sources, prices = _build_quotes(
+            settings, http, rpc, redis, metrics, loop_lag, marks
+        )
+        marks_task = asyncio.create_task(refresh_marks(marks, prices.pyth), name="oracle-marks")
+        stack.push_async_callback(_cancel, marks_task)
         wallets = WalletService(Keystore(master_key), ledger.wallets)
         events = InProcessTradeEvents()
         runner = TradeRunner(
@@ -211,6 +258,66 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         # Trades stop before the connections they use close (the stack unwinds in reverse).
         stack.push_async_callback(runner.aclose)
         await runner.start()
+        cache_store = (
+            await stack.enter_async_context(
+                RedisStore.from_url(
+                    settings.redis_url.get_secret_value(),
+                    client_name=f"{settings.instance_id}:cache",
+                )
+            )
+            if settings.redis_url is not None
+            else None
+        )
+        cache = await stack.enter_async_context(
+            Cache(
+                cache_store,
+                config=CacheConfig(prefix=settings.redis_prefix, instance_id=settings.instance_id),
+                metrics=CacheMetrics(metrics.registry),
+            )
+        )
+        latest_prices = CacheLatestPrices(cache)
+        portfolio = await stack.enter_async_context(
+            build_portfolio_service(
+                cache=cache,
+                rpc=rpc,
+                wallets=ledger.wallets,
+                trades=ledger.trades,
+                jupiter=prices.jupiter,
+                pyth=prices.pyth,
+                latest_prices=latest_prices,
+                pubsub=pubsub,
+                trade_events=events,
+                # Without a shared tier the in-process copy is the only one: keep it as long.
+                l1_ttl_s=2.0 if cache_store is not None else 15.0,
+            )
+        )
+        auth = AuthService(ledger.users)
+        hub = StreamHub(
+            metrics=metrics,
+            redis=redis,
+            redis_prefix=settings.redis_prefix,
+            auth=auth,
+            wallets=ledger.wallets,
+        )
+        await hub.start()
+        stack.push_async_callback(hub.stop)
+        events.subscribe(hub.on_trade_event)
+
+        async def remember_price(mint: str, price: str, source: str, slot: int | None) -> None:
+            await latest_prices.put(mint, price, source=source, slot=slot)
+
+        await stack.enter_async_context(
+            PricePublisher(
+                hub,
+                http=http,
+                pyth_url=settings.pyth_url,
+                fallback=prices.jupiter,
+                redis=redis,
+                redis_prefix=settings.redis_prefix,
+                instance_id=settings.instance_id,
+                listeners=[remember_price],
+            )
+        )
         yield Services(
             settings=settings,
             metrics=metrics,
@@ -219,7 +326,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             redis=redis,
             quotes=quotes,
             ledger=ledger,
-            auth=AuthService(ledger.users),
+            auth=auth,
             wallets=wallets,
             pubsub=pubsub,
             trade_events=events,
@@ -231,6 +338,9 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
                 rpc=rpc,
                 runner=runner,
             ),
+            cache=cache,
+            portfolio=portfolio,
+            hub=hub,
         )
 
 
@@ -260,5 +370,6 @@ def build_app(services: Services) -> FastAPI:
             quotes_router(services.quotes),
             accounts_router(services.auth, services.wallets),
             trades_router(services.auth, services.trades),
+            portfolio_router(services.portfolio, current_user_dependency(services.auth)),
         ],
     )

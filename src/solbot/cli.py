@@ -103,9 +103,9 @@ def up(
     port: PortOption = 8000,
 ) -> None:
     """Run the whole bot on the embedded simnet, in one process."""
-    from solbot.bootstrap import build_app, build_services
+    from solbot.bootstrap import build_services
     from solbot.config import load_settings, load_simnet_settings
-    from solbot.ops import AsgiServer, configure_logging
+    from solbot.ops import configure_logging
     from solbot.sim import Simnet
 
     sim_settings = _load(load_simnet_settings)
@@ -124,13 +124,8 @@ def up(
             )
             configure_logging(settings.log_level)
             async with build_services(settings) as services:
-                server = AsgiServer(build_app(services), settings.api_host, settings.api_port)
-                await server.start()
                 _print_simnet(simnet)
-                _out.print(f"bot API      {server.url}  (docs {server.url}/docs)")
-                _out.print("retail-sol-bot is up on the simnet; Ctrl-C stops it")
-                await stop.wait()
-                await server.stop()
+                await _serve(services, "all", stop, banner="retail-sol-bot is up on the simnet")
         _out.print("stopped cleanly")
 
     _run(main)
@@ -143,9 +138,9 @@ def serve(
     role: Annotated[str, typer.Option(help="all | api | streams | ingest")] = "all",
 ) -> None:
     """Run the bot against the upstreams the settings name (mainnet or a running simnet)."""
-    from solbot.bootstrap import build_app, build_services
+    from solbot.bootstrap import build_services
     from solbot.config import load_settings
-    from solbot.ops import AsgiServer, configure_logging
+    from solbot.ops import configure_logging
 
     if role not in ("all", "api", "streams", "ingest"):
         _err.print(f"error: --role must be one of all, api, streams, ingest (got {role!r})")
@@ -160,13 +155,41 @@ def serve(
     async def main(stop: asyncio.Event) -> None:
         configure_logging(settings.log_level)
         async with build_services(settings) as services:
-            server = AsgiServer(build_app(services), settings.api_host, settings.api_port)
-            await server.start()
-            _out.print(f"serving {server.url} (role {role}); Ctrl-C stops it")
-            await stop.wait()
-            await server.stop()
+            await _serve(services, role, stop, banner=f"serving (role {role})")
 
     _run(main)
+
+
+async def _serve(services: Any, role: str, stop: asyncio.Event, *, banner: str) -> None:
+    """Start the servers `role` asks for, print where they are, and run until `stop`.
+
+    all: HTTP API and stream gateway; api: the HTTP API; streams: the gateway; ingest: neither
+    (trades, prices and balance watching run in the background of every role)."""
+    from solbot.bootstrap import build_app
+    from solbot.ops import AsgiServer
+    from solbot.streams import StreamServer, tune_gc
+
+    settings = services.settings
+    api = AsgiServer(build_app(services), settings.api_host, settings.api_port)
+    gateway = StreamServer(services.hub, services.metrics, settings.api_host, settings.stream_port)
+    running: list[Any] = []
+    try:
+        if role in ("all", "api"):
+            await api.start()
+            running.append(api)
+            _out.print(f"bot API      {api.url}  (docs {api.url}/docs)")
+            # The line scripts wait for: "serving <url>".
+            typer.echo(f"serving {api.url}")
+        if role in ("all", "streams"):
+            await gateway.start()
+            running.append(gateway)
+            _out.print(f"streams      {gateway.url}")
+        tune_gc()
+        _out.print(f"{banner}; Ctrl-C stops it")
+        await stop.wait()
+    finally:
+        for server in reversed(running):
+            await server.stop()
 
 
 @app.command()
@@ -474,6 +497,25 @@ def _base_units(amount: str, mint: str, shown: str, *, base_units: bool) -> int:
     if raw == 0:
         _usage(f"AMOUNT is below one base unit of {token.symbol}")
     return raw
+
+
+@app.command()
+def portfolio(
+    wallet: Annotated[str, typer.Argument(help="one of your custodial wallets")],
+    token: TokenOption = None,
+    api: ApiOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON")] = False,
+) -> None:
+    """Holdings, prices and value of a wallet, as the API shows them."""
+    import json
+
+    from solbot.portfolio import render_portfolio_table
+
+    body = _api_call("GET", f"/v1/portfolio/{wallet}", api=api, token=token)
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    _out.print(render_portfolio_table(body))
 
 
 @app.command()

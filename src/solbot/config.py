@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     hashflow_rps: Annotated[int, Field(ge=1, le=100_000)] = 20
     pyth_rps: Annotated[int, Field(ge=1, le=100_000)] = 30
     redis_prefix: str = "solbot:"
+    # Quotes computed at once before new ones are turned away (503 OVERLOADED, Retry-After):
+    # past this, everyone would miss the deadline instead of a few being told to come back.
+    quote_max_in_flight: Annotated[int, Field(ge=1, le=100_000)] = 256
     # Trades: how many run at once per instance (one per wallet at a time), how often the same
     # signed bytes are re-sent and the signature status polled, and how long one landing may
     # take before the trade is left open for the sweep to settle.
@@ -58,6 +61,7 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
     api_host: str = "127.0.0.1"
     api_port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    stream_port: Annotated[int, Field(ge=0, le=65535)] = 8001  # the /v1/stream gateway
     instance_id: str = Field(default_factory=_default_instance_id)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     simnet: bool = False  # set by `solbot up`: the upstreams are the embedded simnet

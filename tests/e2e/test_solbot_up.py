@@ -38,6 +38,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
         "SOLBOT_SIM_RPC_PORT": "0",
         "SOLBOT_SIM_WS_PORT": "0",
         "SOLBOT_SIM_VENUES_PORT": "0",
+        "SOLBOT_STREAM_PORT": "0",
         "SOLBOT_SIM_DATA_DIR": str(data_dir / "simnet"),
         "SOLBOT_SIM_SLOT_MS": "100",
         "SOLBOT_LOG_LEVEL": "warning",

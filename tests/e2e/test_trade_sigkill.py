@@ -91,6 +91,7 @@ async def test_a_trade_killed_between_send_and_confirm_is_settled_after_restart(
         **{f"SOLBOT_{k.upper()}": v for k, v in simnet_process.settings_overrides().items()},
         "SOLBOT_DATABASE_URL": database_url,
         "SOLBOT_SIMNET": "true",
+        "SOLBOT_STREAM_PORT": "0",
         "SOLBOT_SIMNET_DATA_DIR": str(tmp_path / "bot"),
         "SOLBOT_TRADE_REBROADCAST_MS": "200",
         "SOLBOT_TRADE_POLL_MS": "100",

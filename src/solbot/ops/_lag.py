@@ -28,11 +28,17 @@ class LoopLag:
         self._samples: deque[tuple[float, float]] = deque(maxlen=1024)
         self._task: asyncio.Task[None] | None = None
 
-    def recent_max_s(self) -> float:
-        cutoff = time.monotonic() - self._window_s
-        while self._samples and self._samples[0][0] < cutoff:
+    def recent_max_s(self, window_s: float | None = None) -> float:
+        """The worst lag seen in the last `window_s` (default: the monitor's window)."""
+        now = time.monotonic()
+        while self._samples and self._samples[0][0] < now - self._window_s:
             self._samples.popleft()
-        return max((lag for _, lag in self._samples), default=0.0)
+        cutoff = now - (self._window_s if window_s is None else window_s)
+        return max((lag for at, lag in self._samples if at >= cutoff), default=0.0)
+
+    def current_s(self) -> float:
+        """The worst lag of the last half second: is the loop late right now?"""
+        return self.recent_max_s(0.5)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from solbot.quotes._aggregator import AggregatedQuote, AllSourcesFailed, QuoteAggregator
 from solbot.quotes._book import IssuedQuote, QuoteBook
 from solbot.quotes._guarded import GuardedSource, SourceOutcome
+from solbot.quotes._marks import MarkBoard, refresh_marks
 from solbot.quotes._mints import MintDirectory
 from solbot.quotes._request import QUOTE_SOURCES, QuoteQuery, parse_quote_query
 from solbot.quotes._scoring import Confidence, ScoredQuote
@@ -15,6 +16,7 @@ __all__ = [
     "Confidence",
     "GuardedSource",
     "IssuedQuote",
+    "MarkBoard",
     "MintDirectory",
     "QuoteAggregator",
     "QuoteBook",
@@ -24,4 +26,5 @@ __all__ = [
     "ScoredQuote",
     "SourceOutcome",
     "parse_quote_query",
+    "refresh_marks",
 ]

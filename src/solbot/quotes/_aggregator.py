@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from solbot.domain import QuoteRequest, VenueQuote
 from solbot.errors import NoRoute, SolbotError
 from solbot.quotes._guarded import GuardedSource, SourceOutcome
+from solbot.quotes._marks import MarkBoard
 from solbot.quotes._request import QUOTE_SOURCES, QuoteQuery
 from solbot.quotes._scoring import Confidence, ScoredQuote, judge, rank
 from solbot.resilience import Clock, Deadline, LatencyTracker, SingleFlight, monotonic
@@ -64,6 +65,7 @@ class QuoteAggregator:
         straggler_grace_s: float = 0.05,
         mark_wait_s: float = 0.05,
         unwind_s: float = 0.02,
+        marks: MarkBoard | None = None,
     ) -> None:
         self._sources = dict(sources)
         self._latency = latency
@@ -72,6 +74,7 @@ class QuoteAggregator:
         self._straggler_grace_s = straggler_grace_s
         self._mark_wait_s = mark_wait_s
         self._unwind_s = unwind_s
+        self._marks = marks
         self._flights: SingleFlight[QuoteQuery, AggregatedQuote] = SingleFlight()
 
     @property
@@ -106,18 +109,27 @@ class QuoteAggregator:
                     name=f"quote-{name}",
                 )
 
+        board_mark = (
+            self._marks.mark_out(query.input_mint, query.output_mint, query.amount)
+            if self._marks is not None
+            else None
+        )
         try:
             start(PRIMARY)
-            start(ORACLE)
-            if not await self._primary_is_enough(tasks, query, deadline, primary_trouble):
-                for name in FALLBACKS:
+            if board_mark is None:
+                start(ORACLE)  # no fresh mark on the board: Pyth is asked as the mark
+            enough = await self._primary_is_enough(
+                tasks, query, deadline, primary_trouble, board_mark
+            )
+            if not enough:
+                for name in (*FALLBACKS, ORACLE):  # Pyth joins as the last resort
                     start(name)
             await self._collect(tasks, deadline)
         finally:
             await self._cancel_stragglers(tasks)
 
         outcomes = self._outcomes(tasks, wanted)
-        best = self._select(outcomes, query)
+        best = self._select(outcomes, query, board_mark)
         elapsed_ms = (self._clock() - started) * 1000
         if best is None:
             raise self._failure(outcomes)
@@ -138,6 +150,7 @@ class QuoteAggregator:
         query: QuoteQuery,
         deadline: Deadline,
         trouble: asyncio.Event,
+        board_mark: int | None,
     ) -> bool:
         """Whether Jupiter's answer, by the hedge delay, is good enough to skip the fallbacks.
         A first failed attempt ends the wait at once (its retries go on meanwhile)."""
@@ -157,7 +170,7 @@ class QuoteAggregator:
         outcome = primary.result()
         if outcome.quote is None:
             return False
-        mark = await self._oracle_mark(tasks, deadline)
+        mark = board_mark if board_mark is not None else await self._oracle_mark(tasks, deadline)
         judgement = judge(outcome.quote, mark_out=mark, slippage_bps=query.slippage_bps)
         return judgement.confidence is Confidence.HIGH
 
@@ -217,7 +230,10 @@ class QuoteAggregator:
             if name not in wanted:
                 outcomes.append(SourceOutcome(name, "skipped", reason="not requested"))
             elif task is None:
-                outcomes.append(SourceOutcome(name, "skipped", reason="not needed"))
+                reason = (
+                    "not needed: priced from the oracle feed" if name == ORACLE else "not needed"
+                )
+                outcomes.append(SourceOutcome(name, "skipped", reason=reason))
             elif not task.done() or task.cancelled():
                 outcomes.append(
                     SourceOutcome(name, "timeout", reason="no answer before the deadline")
@@ -226,12 +242,16 @@ class QuoteAggregator:
                 outcomes.append(task.result())
         return outcomes
 
-    def _select(self, outcomes: list[SourceOutcome], query: QuoteQuery) -> ScoredQuote | None:
+    def _select(
+        self, outcomes: list[SourceOutcome], query: QuoteQuery, board_mark: int | None
+    ) -> ScoredQuote | None:
         quotes = {o.source: o.quote for o in outcomes if o.quote is not None}
         oracle = quotes.get(ORACLE)
         candidates = []
         for source, quote in quotes.items():
-            mark = self._mark_for(source, quote, oracle, quotes)
+            mark = board_mark if source != ORACLE and board_mark is not None else None
+            if mark is None:
+                mark = self._mark_for(source, quote, oracle, quotes)
             candidates.append((quote, judge(quote, mark_out=mark, slippage_bps=query.slippage_bps)))
         ranked = rank(candidates)
         scores = {s.quote.source: s.score for s in ranked}

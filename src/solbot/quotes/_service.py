@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from solbot.errors import SolbotError
@@ -30,10 +30,19 @@ _log = get_logger("solbot.quotes")
 class QuoteFailed(SolbotError):
     """No quote: `status` 422 (no route) or 503 (every source failed); `outcomes` say why."""
 
-    def __init__(self, code: str, status: int, message: str, outcomes: list[SourceOutcome]) -> None:
+    def __init__(
+        self,
+        code: str,
+        status: int,
+        message: str,
+        outcomes: list[SourceOutcome],
+        *,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.status = status
         self.outcomes = outcomes
+        self.retry_after_s = retry_after_s
 
 
 def _iso(unix_s: float) -> str:
@@ -49,6 +58,9 @@ class QuoteService:
         metrics: Metrics,
         *,
         deadline_ms: int,
+        max_in_flight: int = 256,
+        loop_lag: Callable[[], float] | None = None,
+        shed_lag_s: float = 0.25,
         clock: Clock = monotonic,
         wall_clock: Clock = time.time,
     ) -> None:
@@ -59,6 +71,10 @@ class QuoteService:
         self.deadline_ms = deadline_ms
         self._clock = clock
         self._wall_clock = wall_clock
+        self._max_in_flight = max_in_flight
+        self._loop_lag = loop_lag
+        self._shed_lag_s = shed_lag_s
+        self._in_flight = 0
 
     async def quote(
         self, params: Mapping[str, str], request_id: str | None = None
@@ -66,8 +82,10 @@ class QuoteService:
         deadline = Deadline.after(self.deadline_ms / 1000, clock=self._clock)
         started = self._clock()
         outcome = "error"
+        self._in_flight += 1
         try:
             query = parse_quote_query(params)
+            self._admit()
             lookup_s = min(0.25, deadline.remaining() / 4)
             await self._mints.require(query.input_mint, "inputMint", timeout_s=lookup_s)
             await self._mints.require(query.output_mint, "outputMint", timeout_s=lookup_s)
@@ -88,7 +106,9 @@ class QuoteService:
             outcome = "ok" if body["executable"] else "indicative"
             return body
         except QuoteFailed as exc:
-            outcome = "no_route" if exc.status == 422 else "all_failed"
+            outcome = {"NO_ROUTE": "no_route", "OVERLOADED": "overloaded"}.get(
+                exc.code, "all_failed"
+            )
             _log.info(
                 "quote_failed",
                 code=exc.code,
@@ -99,9 +119,22 @@ class QuoteService:
             outcome = "invalid"
             raise
         finally:
+            self._in_flight -= 1
             elapsed = self._clock() - started
             self._metrics.quote_requests.labels(outcome).inc()
             self._metrics.quote_duration.observe(elapsed)
+
+    def _admit(self) -> None:
+        """Turn a quote away at once when this instance cannot answer it in time anyway."""
+        lag = self._loop_lag() if self._loop_lag is not None else 0.0
+        if self._in_flight > self._max_in_flight or lag > self._shed_lag_s:
+            raise QuoteFailed(
+                "OVERLOADED",
+                503,
+                "this instance is overloaded; retry in a moment",
+                [],
+                retry_after_s=1,
+            )
 
     def _answer(
         self, result: AggregatedQuote, slippage_bps: int, deadline: Deadline

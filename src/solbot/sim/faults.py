@@ -265,9 +265,13 @@ class FaultBook:
             best = max(best, end - start + 1)
         return best
 
-    async def before_request(self, target: str) -> FaultDecision:
-        """Sleep the target's latency, then decide; a hang sleeps until the client gives up."""
+    async def before_request(self, target: str, endpoint: str | None = None) -> FaultDecision:
+        """Sleep the target's latency, then decide; a hang sleeps until the client gives up.
+
+        Arrivals are counted per target and, when `endpoint` is named, per `target:endpoint`."""
         self.record_arrival(target)
+        if endpoint is not None:
+            self.record_arrival(f"{target}:{endpoint}")
         delay = self.delay_s(target)
         if delay > 0:
             await asyncio.sleep(delay)

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -105,6 +105,10 @@ async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]
             event = line[6:].strip()
 
 
+PriceListener = Callable[[str, str, str, int | None], Awaitable[None]]
+"""Told of every price update: (mint, decimal price string, source, slot)."""
+
+
 class PricePublisher:
     """Publishes `price` messages to the hub from the configured price sources.
 
@@ -126,9 +130,11 @@ class PricePublisher:
         redis: Any | None = None,
         redis_prefix: str = "solbot:",
         instance_id: str = "",
+        listeners: Iterable[PriceListener] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._hub = hub
+        self._listeners = list(listeners)
         self._http = http
         self._pyth_url = pyth_url.rstrip("/") if pyth_url else None
         self._fallback = fallback
@@ -184,6 +190,10 @@ class PricePublisher:
         await self.stop()
 
     async def _publish(self, mint: str, price: str, source: str, slot: int | None) -> None:
+        # Listeners (the portfolio's price cache, the quotes' marks) hear every update, changed
+        # or not: its arrival is what tells them the price is still current.
+        for listener in self._listeners:
+            await listener(mint, price, source, slot)
         if self._last.get(mint) == price:
             return
         self._last[mint] = price

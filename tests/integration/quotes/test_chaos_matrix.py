@@ -1,5 +1,5 @@
-"""The quote policy under every fault scenario, from outside: real HTTP to the bot, and the
-simnet in its own process (as a real network would be).
+"""The quote policy under every fault scenario, from outside: the bot (`solbot serve`) and the
+simnet (`solbot sim`) each in its own process, as on a real network; this test is the client.
 
 For hundreds of requests per scenario: every answer leaves the server within the deadline plus
 100 ms (its `server-timing`), and reaches this client within that too unless this test process
@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from solbot.bootstrap import build_app, build_services
-from solbot.config import load_settings
-from solbot.ops import AsgiServer
-from tests.conftest import SimnetProcess
+from tests.conftest import BotProcess, SimnetProcess
 
 SOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -31,7 +27,7 @@ BONK = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 JUPITER_RPS = 20
 DEADLINE_S = 2.0
 SLACK_S = 0.1
-CLIENT_ALLOWANCE_S = 0.4
+CLIENT_ALLOWANCE_S = 0.2
 PAIRS = ((SOL, USDC, 1_000_000_000), (USDC, SOL, 150_000_000), (BONK, USDC, 10_000_000_000))
 
 
@@ -51,7 +47,8 @@ class Bot:
         response = await self.client.get(
             f"{self.simnet.venues_url}/admin/traffic", params={"window_s": 1.0}
         )
-        return dict(response.json()["targets"]["jupiter"])
+        # The quote path's plan: Jupiter's /quote (the price feed's polling is another bucket).
+        return dict(response.json()["targets"]["jupiter:quote"])
 
 
 @dataclass
@@ -66,27 +63,17 @@ class Run:
 
 
 @pytest.fixture
-async def bot(simnet_process: SimnetProcess, tmp_path: Path) -> AsyncIterator[Bot]:
-    settings = load_settings(
-        **simnet_process.settings_overrides(),
-        simnet=True,
-        simnet_data_dir=str(tmp_path / "bot"),
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}",
-        redis_url=None,
-        jupiter_rps=JUPITER_RPS,
-        dflow_rps=10_000,
-        hashflow_rps=10_000,
-        pyth_rps=10_000,
+async def bot(
+    simnet_process: SimnetProcess, start_bot: Callable[..., BotProcess]
+) -> AsyncIterator[Bot]:
+    process = start_bot(
+        jupiter_rps=str(JUPITER_RPS), dflow_rps="10000", hashflow_rps="10000", pyth_rps="10000"
     )
-    async with (
-        build_services(settings) as services,
-        AsgiServer(build_app(services)) as server,
-        httpx.AsyncClient(timeout=10) as client,
-    ):
-        yield Bot(server.url, simnet_process, client)
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield Bot(process.url, simnet_process, client)
 
 
-async def _hammer(bot: Bot, requests: int, concurrency: int = 16) -> Run:
+async def _hammer(bot: Bot, requests: int, concurrency: int = 8) -> Run:
     run = Run()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
@@ -110,7 +97,7 @@ async def _hammer(bot: Bot, requests: int, concurrency: int = 16) -> Run:
 def _assert_on_time(run: Run) -> None:
     slowest_server_s = max(run.server_ms) / 1000
     assert slowest_server_s <= DEADLINE_S + SLACK_S, f"server held one {slowest_server_s:.3f}s"
-    # The client shares this process with the bot; allow for its own scheduling on a busy box.
+    # The client's own view adds its scheduling and the loopback trip; allow a little for both.
     slowest_seen_s = max(run.latencies)
     assert slowest_seen_s <= DEADLINE_S + SLACK_S + CLIENT_ALLOWANCE_S, slowest_seen_s
 

@@ -1,39 +1,38 @@
-"""With Redis configured, a breaker opening and the venue's rate limit hold for every instance."""
+"""With Redis configured, a breaker opening and the venue's rate limit hold for every instance.
+
+Two `solbot serve` processes and `solbot sim` in its own process, sharing one real Redis.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 import pytest
 
-from solbot.bootstrap import build_app, build_services
-from solbot.ops import AsgiServer
+from tests.conftest import BotProcess, SimnetProcess
 
 SOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+PLAN_RPS = 10
 
 pytestmark = pytest.mark.redis
 
 
-@contextlib.asynccontextmanager
-async def _instance(
-    make_settings: Callable[..., Any], redis_url: str, prefix: str, name: str
-) -> AsyncIterator[str]:
-    settings = make_settings(
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        instance_id=name,
-        jupiter_rps=10,
-        dflow_rps=10_000,
-        hashflow_rps=10_000,
-        pyth_rps=10_000,
-    )
-    async with build_services(settings) as services, AsgiServer(build_app(services)) as server:
-        yield server.url
+@pytest.fixture
+def two_bots(
+    start_bot: Callable[..., BotProcess], redis_url: str, redis_prefix: str
+) -> tuple[BotProcess, BotProcess]:
+    settings = {
+        "redis_url": redis_url,
+        "redis_prefix": redis_prefix,
+        "jupiter_rps": str(PLAN_RPS),
+        "dflow_rps": "10000",
+        "hashflow_rps": "10000",
+        "pyth_rps": "10000",
+    }
+    return start_bot(instance_id="a", **settings), start_bot(instance_id="b", **settings)
 
 
 async def _jupiter_status(client: httpx.AsyncClient, url: str, amount: int) -> str:
@@ -44,45 +43,42 @@ async def _jupiter_status(client: httpx.AsyncClient, url: str, amount: int) -> s
     return str(next(s for s in response.json()["sources"] if s["source"] == "jupiter")["status"])
 
 
+async def _traffic(client: httpx.AsyncClient, simnet: SimnetProcess) -> dict[str, int]:
+    response = await client.get(f"{simnet.venues_url}/admin/traffic", params={"window_s": 1.0})
+    return dict(response.json()["targets"]["jupiter:quote"])
+
+
 async def test_a_breaker_opened_by_one_instance_spares_the_others(
-    simnet: Any, bot_settings: Callable[..., Any], redis_url: str, redis_prefix: str
+    simnet_process: SimnetProcess, two_bots: tuple[BotProcess, BotProcess]
 ) -> None:
     """Instance A sees Jupiter fail and opens; instance B then skips Jupiter without calling it."""
-    async with (
-        _instance(bot_settings, redis_url, redis_prefix, "a") as url_a,
-        _instance(bot_settings, redis_url, redis_prefix, "b") as url_b,
-        httpx.AsyncClient(timeout=10) as client,
-    ):
+    bot_a, bot_b = two_bots
+    async with httpx.AsyncClient(timeout=10) as client:
         await client.put(
-            f"{simnet.endpoints.venues_url}/admin/faults", json={"scenario": "jupiter-down"}
+            f"{simnet_process.venues_url}/admin/faults", json={"scenario": "jupiter-down"}
         )
-        statuses = [await _jupiter_status(client, url_a, 1_000_000 + i) for i in range(6)]
+        statuses = [await _jupiter_status(client, bot_a.url, 1_000_000 + i) for i in range(6)]
         assert statuses[-1] == "circuit_open"
-        calls_before = len(simnet.faults.arrivals("jupiter"))
-        status_b = await _jupiter_status(client, url_b, 2_000_000)
-        assert status_b == "circuit_open"
-        assert len(simnet.faults.arrivals("jupiter")) == calls_before
+        calls_before = (await _traffic(client, simnet_process))["requests"]
+        assert await _jupiter_status(client, bot_b.url, 2_000_000) == "circuit_open"
+        assert (await _traffic(client, simnet_process))["requests"] == calls_before
 
 
 async def test_two_instances_together_stay_under_jupiters_plan(
-    simnet: Any, bot_settings: Callable[..., Any], redis_url: str, redis_prefix: str
+    simnet_process: SimnetProcess, two_bots: tuple[BotProcess, BotProcess]
 ) -> None:
-    """Two instances hammered at once never send Jupiter more than the shared 10 per second."""
-    async with (
-        _instance(bot_settings, redis_url, redis_prefix, "a") as url_a,
-        _instance(bot_settings, redis_url, redis_prefix, "b") as url_b,
-        httpx.AsyncClient(timeout=10) as client,
-    ):
+    """Two instances hammered at once never send Jupiter more than the shared plan per second."""
+    urls = [bot.url for bot in two_bots]
+    async with httpx.AsyncClient(timeout=10) as client:
 
         async def hammer(url: str, offset: int) -> None:
             for i in range(60):
                 await _jupiter_status(client, url, offset + i + 1)
 
-        await asyncio.gather(
-            *(hammer(u, 1_000_000 + k * 1000) for k, u in enumerate([url_a, url_b] * 3))
-        )
-        assert len(simnet.faults.arrivals("jupiter")) > 10
-        assert simnet.faults.max_requests_in_window("jupiter", 1.0) <= 10
+        await asyncio.gather(*(hammer(url, 1_000_000 + k * 1000) for k, url in enumerate(urls * 3)))
+        traffic = await _traffic(client, simnet_process)
+    assert traffic["requests"] > PLAN_RPS
+    assert traffic["maxInWindow"] <= PLAN_RPS
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,10 @@ from solbot.sim.venues._pyth import PythVenue
 __all__ = ["create_venues_app"]
 
 
+# Endpoints counted on their own too (a plan may cover quotes but not prices).
+_ENDPOINTS = ("jupiter:quote", "jupiter:swap", "jupiter:price")
+
+
 def _bad_request(code: str, message: str) -> FastJSON:
     return FastJSON({"error": {"code": code, "message": message, "details": {}}}, status_code=400)
 
@@ -111,7 +115,7 @@ def create_venues_app(
                         "requests": len(faults.arrivals(target)),
                         "maxInWindow": faults.max_requests_in_window(target, window_s),
                     }
-                    for target in TARGETS
+                    for target in (*TARGETS, *_ENDPOINTS)
                 },
             }
         )

@@ -129,15 +129,15 @@ class JupiterVenue:
 
     # ---- gateway ----------------------------------------------------------------------------
 
-    async def _gate(self) -> tuple[Response | None, dict[str, str]]:
-        decision = await self.faults.before_request(_TARGET)
+    async def _gate(self, endpoint: str) -> tuple[Response | None, dict[str, str]]:
+        decision = await self.faults.before_request(_TARGET, endpoint)
         headers = {"x-api-gateway-request-id": request_id(), **decision.headers}
         return _gateway_refusal(decision, headers), headers
 
     # ---- /quote ----------------------------------------------------------------------------
 
     async def quote(self, request: Request) -> Response:
-        refusal, headers = await self._gate()
+        refusal, headers = await self._gate("quote")
         if refusal is not None:
             return refusal
         response = self._quote(request)
@@ -189,7 +189,7 @@ class JupiterVenue:
     # ---- /swap -----------------------------------------------------------------------------
 
     async def swap(self, request: Request) -> Response:
-        refusal, headers = await self._gate()
+        refusal, headers = await self._gate("swap")
         if refusal is not None:
             return refusal
         try:
@@ -273,7 +273,7 @@ class JupiterVenue:
     # ---- Price API v3 ----------------------------------------------------------------------
 
     async def price(self, request: Request) -> Response:
-        refusal, headers = await self._gate()
+        refusal, headers = await self._gate("price")
         if refusal is not None:
             return refusal
         ids = request.query_params.get("ids")

@@ -32,9 +32,12 @@ def quotes_router(service: QuoteService) -> APIRouter:
         try:
             body = await service.quote(dict(request.query_params), request_id_var.get())
         except QuoteFailed as exc:
-            return error_response(
+            response = error_response(
                 exc.status, exc.code, exc.message, {"sources": [o.to_json() for o in exc.outcomes]}
             )
+            if exc.retry_after_s is not None:
+                response.headers["Retry-After"] = str(exc.retry_after_s)
+            return response
         return JSONBytes(body)
 
     @router.get("/v1/sources")

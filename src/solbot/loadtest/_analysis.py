@@ -69,6 +69,10 @@ def leak_check(result: LoadTestResult) -> LeakCheck:
 
     items = []
     conns_b, conns_a = pick(result.baseline, "connections"), pick(after, "connections")
+    # Connections the generator itself still holds are not the server's to give back.
+    still_open = result.rows[-1].open_total if result.rows else 0
+    if conns_a is not None:
+        conns_a = max(0.0, conns_a - still_open)
     items.append(("connections", conns_b, conns_a, _within(conns_b, conns_a, 0)))
     fds_b, fds_a = pick(result.baseline, "open_fds"), pick(after, "open_fds")
     items.append(("file descriptors", fds_b, fds_a, _within(fds_b, fds_a, run.fd_tolerance)))
@@ -138,10 +142,19 @@ def analyse(result: LoadTestResult, failed_thresholds: Sequence[str] = ()) -> li
         lag_ms = (lagging.server.loop_lag_s or 0.0) * 1000
         cpu = lagging.server_cpu
         where = f"at {lagging.server.connections or lagging.open_total:,.0f} connections"
+        machine = _machine_near(rows, lagging.t)
         if cpu is not None and cpu >= _CPU_BUSY:
             out.append(
                 f"Event-loop lag passed 100 ms ({lag_ms:.0f} ms) {where}, {lagging.t} s in, while "
                 f"server CPU was at {cpu:.0%}: CPU-bound in the gateway."
+            )
+        elif machine is not None and machine >= _CPU_BUSY:
+            cpu_text = f"{cpu:.0%}" if cpu is not None else "not reported"
+            out.append(
+                f"Event-loop lag passed 100 ms ({lag_ms:.0f} ms) {where}, {lagging.t} s in, while "
+                f"server CPU was {cpu_text} but the machine's cores were {machine:.0%} busy: the "
+                f"gateway was waiting for a CPU (starved by the generator or other processes on "
+                f"this machine), not busy itself."
             )
         else:
             cpu_text = f"only {cpu:.0%}" if cpu is not None else "not reported"
@@ -177,22 +190,23 @@ def analyse(result: LoadTestResult, failed_thresholds: Sequence[str] = ()) -> li
         ("handshake_503", "the gateway's connection cap (max_connections) or a shutdown"),
         ("handshake_429", "the gateway's admission rate (new connections per second)"),
     ):
-        row = _first(rows, lambda r, s=status: s in r.errors)
-        if row is not None:
+        first_refusal = _first(rows, lambda r, s=status: s in r.errors)
+        if first_refusal is not None:
             total = sum(r.errors.get(status, 0) for r in rows)
             out.append(
-                f"{total:,} handshakes answered {status[-3:]} from {row.open_total:,} "
-                f"connections ({row.t} s in): {meaning}."
+                f"{total:,} handshakes answered {status[-3:]} from {first_refusal.open_total:,} "
+                f"connections ({first_refusal.t} s in): {meaning}."
             )
     timeouts = sum(r.errors.get("timeout", 0) for r in rows)
     if timeouts:
-        row = _first(rows, lambda r: "timeout" in r.errors)
-        assert row is not None
+        first_timeout = _first(rows, lambda r: "timeout" in r.errors)
+        assert first_timeout is not None
         out.append(
-            f"{timeouts:,} connection attempts timed out, the first at {row.open_total:,} "
-            f"connections ({row.t} s in): the accept queue or the handshake path is saturated."
+            f"{timeouts:,} connection attempts timed out, the first at "
+            f"{first_timeout.open_total:,} connections ({first_timeout.t} s in): the accept "
+            f"queue or the handshake path is saturated."
         )
-    closes = {}
+    closes: dict[str, int] = {}
     for row in rows:
         for kind, n in row.errors.items():
             if kind.startswith("closed_") or kind == "reset":
@@ -220,24 +234,27 @@ def analyse(result: LoadTestResult, failed_thresholds: Sequence[str] = ()) -> li
         out.append(f"{drops:,} messages were dropped (seq gaps): {why}.")
 
     stats = histogram_stats(result.message_histogram())
-    if stats["p99"] is not None and any("latency" in f or f.startswith("p") for f in failed_thresholds):
+    if stats["p99"] is not None and any(
+        "latency" in f or f.startswith("p") for f in failed_thresholds
+    ):
         worst = max(
             (r for r in rows if r.latency),
             key=lambda r: histogram_stats(r.message_histogram())["p99"] or 0.0,
             default=None,
         )
         if worst is not None:
-            p99 = histogram_stats(worst.message_histogram())["p99"] or 0.0
-            cpu = f"{worst.server_cpu:.0%}" if worst.server_cpu is not None else "unknown"
-            lag = (
+            worst_p99 = histogram_stats(worst.message_histogram())["p99"] or 0.0
+            worst_cpu = f"{worst.server_cpu:.0%}" if worst.server_cpu is not None else "unknown"
+            worst_lag = (
                 f"{worst.server.loop_lag_s * 1000:.0f} ms"
                 if worst.server and worst.server.loop_lag_s is not None
                 else "unknown"
             )
             out.append(
-                f"Message latency was worst {worst.t} s in (p99 {p99:.0f} ms over that second) "
+                f"Message latency was worst {worst.t} s in (p99 {worst_p99:.0f} ms over that "
+                f"second) "
                 f"with {worst.open_total:,} connections and {worst.messages:,} messages/s; "
-                f"server CPU {cpu}, loop lag {lag}."
+                f"server CPU {worst_cpu}, loop lag {worst_lag}."
             )
     http = histogram_stats(result.http_latency)
     if http["p99"] is not None:
@@ -258,38 +275,44 @@ def analyse(result: LoadTestResult, failed_thresholds: Sequence[str] = ()) -> li
             f"were already waiting for one of max_inflight slots because answers took too long."
         )
 
-    total_cpu = [
-        (r, (r.server_cpu or 0.0) + sum(r.worker_cpu.values()) + r.coordinator_cpu)
-        for r in rows
-        if r.server_cpu is not None
-    ]
-    if total_cpu:
+    saturated = [r for r in rows if r.machine_cpu is not None and r.machine_cpu >= _CPU_BUSY]
+    if saturated:
         import os
 
         cores = os.cpu_count() or 1
-        row, peak = max(total_cpu, key=lambda x: x[1])
-        if peak >= 0.9 * cores and (row.server_cpu or 0) < _CPU_BUSY:
-            out.append(
-                f"The machine's {cores} cores were nearly all busy ({peak:.1f} cores at "
-                f"{row.t} s, server {row.server_cpu or 0:.0%}): the generator and the server "
-                f"compete for CPU; figures are a lower bound of what the server can do alone."
-            )
+        first_busy = saturated[0]
+        ours = (first_busy.server_cpu or 0.0) + sum(first_busy.worker_cpu.values())
+        out.append(
+            f"The machine's {cores} cores were {first_busy.machine_cpu or 0:.0%} busy for "
+            f"{len(saturated)} s of the run (first at {first_busy.t} s: server and generator "
+            f"{ours:.1f} cores, other processes the rest): server and generator compete for "
+            f"CPU, so these figures are a lower bound of what the server does alone."
+        )
 
     if not out:
-        peak = max(rows, key=lambda r: r.open_total, default=None)
-        if peak is not None:
-            cpu = f"{peak.server_cpu:.0%}" if peak.server_cpu is not None else "unknown"
-            lag = (
-                f"{peak.server.loop_lag_s * 1000:.0f} ms"
-                if peak.server and peak.server.loop_lag_s is not None
+        peak_row = max(rows, key=lambda r: r.open_total, default=None)
+        if peak_row is not None:
+            peak_cpu = (
+                f"{peak_row.server_cpu:.0%}" if peak_row.server_cpu is not None else "unknown"
+            )
+            peak_lag = (
+                f"{peak_row.server.loop_lag_s * 1000:.0f} ms"
+                if peak_row.server and peak_row.server.loop_lag_s is not None
                 else "unknown"
             )
-            p99 = f"{stats['p99']:.0f} ms" if stats["p99"] is not None else "no messages"
+            run_p99 = f"{stats['p99']:.0f} ms" if stats["p99"] is not None else "no messages"
             out.append(
-                f"No bottleneck reached: at the peak of {peak.open_total:,} connections the "
-                f"server used {cpu} CPU with a loop lag of {lag}; message p99 {p99} over the run."
+                f"No bottleneck reached: at the peak of {peak_row.open_total:,} connections the "
+                f"server used {peak_cpu} CPU with a loop lag of {peak_lag}; message p99 "
+                f"{run_p99} over the run."
             )
     return out
+
+
+def _machine_near(rows: Sequence[SecondRow], second: int) -> float | None:
+    """The machine's busiest second within one second of `second`."""
+    values = [r.machine_cpu for r in rows if abs(r.t - second) <= 1 and r.machine_cpu is not None]
+    return max(values, default=None)
 
 
 def _server_total(result: LoadTestResult, family: str, label: str) -> float:

@@ -50,7 +50,9 @@ def loadtest(
     ] = None,
     server_pid: Annotated[
         int | None,
-        typer.Option(help="A local server's pid: CPU, memory, fds from /proc when /metrics lacks them."),
+        typer.Option(
+            help="A local server's pid: CPU, memory, fds from /proc when /metrics lacks them."
+        ),
     ] = None,
     test_id: Annotated[
         str | None, typer.Option(help="The run's id (default: generated), sent in every URL.")
@@ -107,7 +109,9 @@ def _run(
             _out.print(threshold.sentence(), highlight=False)
         _out.print(f"report: {html}", highlight=False)
         if not built.passed:
-            _err.print(f"thresholds failed: {built.failure_line()} (report: {html})", highlight=False)
+            _err.print(
+                f"thresholds failed: {built.failure_line()} (report: {html})", highlight=False
+            )
             return 1
         return 0
 

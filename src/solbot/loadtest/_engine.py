@@ -75,6 +75,7 @@ class SecondRow:
     worker_cpu: dict[int, float] = field(default_factory=dict)
     worker_lag_s: float = 0.0
     coordinator_cpu: float = 0.0
+    machine_cpu: float | None = None  # busy fraction of all the machine's cores (/proc/stat)
     server: ServerSample | None = None
     server_cpu: float | None = None
     reports: int = 0
@@ -167,6 +168,17 @@ class LoadTestResult:
 def _cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _machine_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat (Linux)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
 
 
 class _Coordinator:
@@ -288,7 +300,9 @@ class _Coordinator:
                 self._changed.clear()
                 dead = [p for p in self._processes if not p.is_alive()]
                 if dead:
-                    raise RuntimeError(f"worker {dead[0].name} died at start (exit {dead[0].exitcode})")
+                    raise RuntimeError(
+                        f"worker {dead[0].name} died at start (exit {dead[0].exitcode})"
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), 0.5)
         # Second 0 on the shared wall clock, after the baseline; workers tick from it.
@@ -302,10 +316,7 @@ class _Coordinator:
 
     def _drive(self, elapsed: float, *, final: bool = False) -> None:
         for workload in self.scenario.workloads:
-            if final:
-                total = 0.0
-            else:
-                total = target_at(workload.stages, elapsed)
+            total = 0.0 if final else target_at(workload.stages, elapsed)
             self._row(max(0, int(elapsed))).targets[workload.name] = total
             for index in range(self.workers):
                 if isinstance(workload, QuotesWorkload):
@@ -368,7 +379,7 @@ class _Coordinator:
         hook = workload.trade_hook
         if hook is None or workload.trades_per_s <= 0:
             return
-        rng = random.Random(f"{self.test_id}:trades")
+        rng = random.Random(f"{self.test_id}:trades")  # noqa: S311 - load shape, not secrets
         period = 1.0 / workload.trades_per_s
         next_at = time.time()
         tasks: set[asyncio.Task[None]] = set()
@@ -466,12 +477,15 @@ class _Coordinator:
                 self._phase = "baseline"
                 await asyncio.sleep(max(0.0, self.start_at - time.time()))
                 started_wall = self.start_at
-                for workload in scenario.workloads:
-                    if isinstance(workload, BalancesWorkload):
-                        trade_tasks.append(loop.create_task(self._drive_trades(client, workload)))
+                trade_tasks.extend(
+                    loop.create_task(self._drive_trades(client, workload))
+                    for workload in scenario.workloads
+                    if isinstance(workload, BalancesWorkload)
+                )
                 self._phase = "running"
                 cpu = _cpu_s()
                 cpu_at = time.time()
+                ticks = _machine_ticks()
                 while True:
                     elapsed = time.time() - self.start_at
                     if elapsed >= self.duration_s:
@@ -487,6 +501,12 @@ class _Coordinator:
                         row = self._row(int(elapsed))
                         row.coordinator_cpu = (_cpu_s() - cpu) / (now - cpu_at)
                         cpu, cpu_at = _cpu_s(), now
+                        now_ticks = _machine_ticks()
+                        if ticks is not None and now_ticks is not None:
+                            total = now_ticks[1] - ticks[1]
+                            if total > 0:
+                                row.machine_cpu = (now_ticks[0] - ticks[0]) / total
+                        ticks = now_ticks
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.stop.wait(), _TICK_S)
                 self._drive(self.duration_s, final=True)
@@ -513,6 +533,11 @@ class _Coordinator:
         rows = [self._row(s) for s in range(last + 1) if self.rows.get(s) is not None]
         for row in rows:
             self._finish_row(row)
+        if rows and rows[-1].open_total:
+            self.notes.append(
+                f"{rows[-1].open_total} connection(s) were still open in the generator after "
+                f"the settle period (not counted against the server in the leak check)."
+            )
         baseline = [s for s in self.samples if s.t < 0 and s.ok]
         return LoadTestResult(
             test_id=self.test_id,
@@ -553,4 +578,3 @@ async def run_load_test(
         cpus=cpus() or 1,
     )
     return await coordinator.run()
-

@@ -17,8 +17,12 @@ __all__ = ["LiveProgress"]
 _PLAIN_EVERY_S = 5
 
 
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value / 2**20:,.0f} MiB"
+
+
 def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:,.1f} ms"
+    return "-" if value is None else f"{value:,.1f} ms"
 
 
 class LiveProgress:
@@ -64,13 +68,13 @@ class LiveProgress:
             "errors (this s / total)": f"{errors:,} / {self._totals['errors']:,}"
             + (f" {max(row.errors, key=row.errors.__getitem__)}" if row.errors else ""),
             "drops total": f"{self._totals.get('drops', 0):,}",
-            "server": "–"
+            "server": "-"
             if server is None
             else (
                 f"{server.connections or 0:,.0f} conns, "
-                f"CPU {'–' if row.server_cpu is None else f'{row.server_cpu:.0%}'}, "
-                f"RSS {'–' if server.rss_bytes is None else f'{server.rss_bytes / 2**20:,.0f} MiB'}, "
-                f"lag {'–' if server.loop_lag_s is None else f'{server.loop_lag_s * 1000:.0f} ms'}"
+                f"CPU {'-' if row.server_cpu is None else f'{row.server_cpu:.0%}'}, "
+                f"RSS {_mib(server.rss_bytes)}, "
+                f"lag {'-' if server.loop_lag_s is None else f'{server.loop_lag_s * 1000:.0f} ms'}"
             ),
             "generator CPU": ", ".join(f"{v:.0%}" for _, v in sorted(row.worker_cpu.items()))
             + (" [bold red]near saturation[/]" if cpu_top >= self._warn_cpu else ""),
@@ -79,8 +83,8 @@ class LiveProgress:
             table = Table(title=self._title, show_header=False, expand=False)
             table.add_column(style="bold")
             table.add_column()
-            for key, value in fields.items():
-                table.add_row(key, value)
+            for name, shown in fields.items():
+                table.add_row(name, shown)
             for note in self._notes[-3:]:
                 table.add_row("note", note)
             self._live.update(table)

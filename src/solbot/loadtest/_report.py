@@ -72,12 +72,15 @@ def _row_json(row: SecondRow) -> dict[str, Any]:
         "open": row.open,
         "counters": row.counters,
         "errors": row.errors,
-        "message_latency_ms": {k: _r(v) for k, v in histogram_stats(row.message_histogram()).items()},
+        "message_latency_ms": {
+            k: _r(v) for k, v in histogram_stats(row.message_histogram()).items()
+        },
         "http_latency_ms": {k: _r(v) for k, v in histogram_stats(row.http_latency).items()},
         "http_inflight": row.inflight,
         "generator_cpu": {str(k): _r(v, 3) for k, v in sorted(row.worker_cpu.items())},
         "generator_loop_lag_ms": _r(row.worker_lag_s * 1000),
         "coordinator_cpu": _r(row.coordinator_cpu, 3),
+        "machine_cpu": _r(row.machine_cpu, 3),
         "server": None
         if server is None
         else {
@@ -183,7 +186,7 @@ window.addEventListener('load', function () {
 
 
 def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:,.1f}"
+    return "&ndash;" if value is None else f"{value:,.1f}"
 
 
 def _charts(result: LoadTestResult) -> list[str]:
@@ -202,7 +205,7 @@ def _charts(result: LoadTestResult) -> list[str]:
     if any(r.latency for r in rows):
         charts.append(
             line_chart(
-                "Message latency (receive − ts), per second",
+                "Message latency (receive - ts), per second",
                 x,
                 [(p, [pct(r, p) for r in rows]) for p in ("p50", "p90", "p99", "max")],
                 unit="ms",
@@ -213,7 +216,10 @@ def _charts(result: LoadTestResult) -> list[str]:
     connections: list[Series] = [
         ("target", [sum(r.targets.values()) if r.open else None for r in rows]),
         ("open (generator)", [float(r.open_total) for r in rows]),
-        ("server solbot_ws_connections", [r.server.connections if r.server else None for r in rows]),
+        (
+            "server solbot_ws_connections",
+            [r.server.connections if r.server else None for r in rows],
+        ),
     ]
     if any(r.open for r in rows):
         charts.append(
@@ -223,9 +229,7 @@ def _charts(result: LoadTestResult) -> list[str]:
     previous = None
     for row in rows:
         total = sum(row.server.sent.values()) if row.server and row.server.sent else None
-        sent_rate.append(
-            None if total is None or previous is None else max(0.0, total - previous)
-        )
+        sent_rate.append(None if total is None or previous is None else max(0.0, total - previous))
         previous = total if total is not None else previous
     charts.append(
         line_chart(
@@ -235,7 +239,13 @@ def _charts(result: LoadTestResult) -> list[str]:
                 ("received (generator)", [float(r.messages) for r in rows]),
                 ("sent (server)", sent_rate),
                 ("dropped (seq gaps)", [float(r.counters.get("drops", 0)) for r in rows]),
-                ("snapshots", [float(sum(v for k, v in r.counters.items() if k.startswith("snapshots."))) for r in rows]),
+                (
+                    "snapshots",
+                    [
+                        float(sum(v for k, v in r.counters.items() if k.startswith("snapshots.")))
+                        for r in rows
+                    ],
+                ),
             ],
             unit="per second",
             chart_id="messages",
@@ -260,13 +270,14 @@ def _charts(result: LoadTestResult) -> list[str]:
             x,
             [
                 ("server", [None if r.server_cpu is None else r.server_cpu * 100 for r in rows]),
-                *[
-                    (f"worker {w}", [r.worker_cpu.get(w, 0.0) * 100 for r in rows])
-                    for w in workers
-                ],
+                *[(f"worker {w}", [r.worker_cpu.get(w, 0.0) * 100 for r in rows]) for w in workers],
                 ("coordinator", [r.coordinator_cpu * 100 for r in rows]),
+                (
+                    "whole machine / cores",
+                    [None if r.machine_cpu is None else r.machine_cpu * 100 for r in rows],
+                ),
             ],
-            unit="% of one core",
+            unit="% of one core; machine: % of all cores",
             chart_id="cpu",
             markers=marks,
         )
@@ -278,9 +289,18 @@ def _charts(result: LoadTestResult) -> list[str]:
             [
                 (
                     "RSS MiB",
-                    [r.server.rss_bytes / 2**20 if r.server and r.server.rss_bytes else None for r in rows],
+                    [
+                        r.server.rss_bytes / 2**20 if r.server and r.server.rss_bytes else None
+                        for r in rows
+                    ],
                 ),
-                ("open fds / 100", [r.server.open_fds / 100 if r.server and r.server.open_fds else None for r in rows]),
+                (
+                    "open fds / 100",
+                    [
+                        r.server.open_fds / 100 if r.server and r.server.open_fds else None
+                        for r in rows
+                    ],
+                ),
             ],
             chart_id="memory",
             markers=marks,
@@ -333,7 +353,10 @@ def _charts(result: LoadTestResult) -> list[str]:
                             sum(
                                 v
                                 for k, v in r.targets.items()
-                                if any(w.name == k and w.kind == "quotes" for w in result.scenario.workloads)
+                                if any(
+                                    w.name == k and w.kind == "quotes"
+                                    for w in result.scenario.workloads
+                                )
                             )
                             for r in rows
                         ],
@@ -367,8 +390,8 @@ def _html(report: Report, summary: dict[str, Any]) -> str:
     )
     thresholds = "".join(
         f"<tr><td><code>{escape(t.threshold.text)}</code></td>"
-        f"<td>{'–' if t.value is None else escape(t.threshold.show(t.value))}</td>"
-        f"<td class=\"{'ok' if t.passed else 'bad'}\">{'pass' if t.passed else 'FAIL'}</td></tr>"
+        f"<td>{'&ndash;' if t.value is None else escape(t.threshold.show(t.value))}</td>"
+        f'<td class="{"ok" if t.passed else "bad"}">{"pass" if t.passed else "FAIL"}</td></tr>'
         for t in report.thresholds
     )
     values = summary["values"]
@@ -380,24 +403,31 @@ def _html(report: Report, summary: dict[str, Any]) -> str:
         ("unexpected disconnects", f"{counters.get('disconnected_unexpectedly', 0):,}"),
         ("sessions completed (closed by the client)", f"{counters.get('sessions_completed', 0):,}"),
         ("messages received", f"{int(values['messages.count'] or 0):,}"),
-        ("snapshots received (not timed)", f"{sum(v for k, v in counters.items() if k.startswith('snapshots.')):,}"),
+        (
+            "snapshots received (not timed)",
+            f"{sum(v for k, v in counters.items() if k.startswith('snapshots.')):,}",
+        ),
         ("dropped (seq gaps)", f"{counters.get('drops', 0):,}"),
         ("HTTP requests", f"{counters.get('http_requests', 0):,}"),
         ("trade hook calls", f"{result.hook_calls:,}"),
         ("error rate", f"{(values['errors.rate'] or 0) * 100:.3f}%"),
     ]
     figure_rows = "".join(f"<tr><td>{escape(a)}</td><td>{b}</td></tr>" for a, b in figures)
-    errors = "".join(
-        f"<tr><td>{escape(k)}</td><td>{v:,}</td></tr>" for k, v in summary["errors"].items()
-    ) or "<tr><td colspan=2>none</td></tr>"
+    errors = (
+        "".join(
+            f"<tr><td>{escape(k)}</td><td>{v:,}</td></tr>" for k, v in summary["errors"].items()
+        )
+        or "<tr><td colspan=2>none</td></tr>"
+    )
     leak = "".join(f"<li>{escape(s)}</li>" for s in report.leak.sentences())
     analysis = "".join(f"<li>{escape(s)}</li>" for s in report.analysis)
     warnings = "".join(f"<li class=bad>{escape(s)}</li>" for s in report.warnings) or (
         "<li>none: no worker neared a full core.</li>"
     )
+    warnings += "".join(f"<li>{escape(note)}</li>" for note in result.notes)
     stages = "".join(
         f"<tr><td>{escape(w.name)}</td><td>{escape(w.kind)}</td><td>"
-        + ", ".join(f"{s.duration_s:g} s → {s.target:g}" for s in w.stages)
+        + ", ".join(f"{s.duration_s:g} s &rarr; {s.target:g}" for s in w.stages)
         + "</td></tr>"
         for w in scenario.workloads
     )
@@ -410,8 +440,9 @@ def _html(report: Report, summary: dict[str, Any]) -> str:
 <h1>solbot loadtest: {escape(scenario.name)} {verdict}</h1>
 <div>test id <code>{escape(result.test_id)}</code> · started {escape(summary["started_at"])} ·
 {result.duration_s:g} s of stages · {result.workers} worker process(es) ·
-target <code>{escape(scenario.targets.stream)}</code> / <code>{escape(scenario.targets.api)}</code></div>
-<div>command: <code>{escape(report.command or "–")}</code></div>
+target <code>{escape(scenario.targets.stream)}</code> /
+<code>{escape(scenario.targets.api)}</code></div>
+<div>command: <code>{escape(report.command) or "&ndash;"}</code></div>
 <h2>Bottleneck analysis</h2><ul>{analysis}</ul>
 <h2>Thresholds</h2><table><tr><th>threshold</th><th>measured</th><th>result</th></tr>{thresholds}</table>
 <h2>Figures</h2>
@@ -419,9 +450,9 @@ target <code>{escape(scenario.targets.stream)}</code> / <code>{escape(scenario.t
 <h2>Latency (ms)</h2>
 <table><tr><th>what</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
 {latency_rows}</table>
-<p>Messages: receive time − the message's <code>ts</code> (same host clock; <code>ts</code> is whole
-milliseconds). HTTP: completion − the request's intended send time on the open-model schedule
-(coordinated omission corrected); service time is from the actual send.</p>
+<p>Messages: receive time &minus; the message's <code>ts</code> (same host clock; <code>ts</code>
+is whole milliseconds). HTTP: completion &minus; the request's intended send time on the
+open-model schedule (coordinated omission corrected); service time is from the actual send.</p>
 <h2>Plots</h2><div class="charts">{charts}</div>
 <h2>Errors by kind</h2><table><tr><th>kind</th><th>count</th></tr>{errors}</table>
 <h2>Leak check (after the ramp-down, against the baseline before the test)</h2><ul>{leak}</ul>

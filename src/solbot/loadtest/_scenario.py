@@ -94,17 +94,17 @@ def parse_stages(value: object, key: str = "stages") -> tuple[Stage, ...]:
     if isinstance(value, str):
         raw = []
         for item in value.split(","):
-            duration, sep, target = item.strip().partition(":")
+            duration, sep, goal = item.strip().partition(":")
             if not sep:
                 raise ScenarioError(f"{key}: {item!r} is not duration:target (like 10s:100)")
-            raw.append({"duration": duration, "target": target})
+            raw.append({"duration": duration, "target": goal})
     elif isinstance(value, list):
         raw = value
     else:
         raise ScenarioError(f"{key}: a list of {{duration, target}} or a string like 10s:100,5s:0")
     if not raw:
         raise ScenarioError(f"{key}: at least one stage")
-    stages = []
+    stages: list[Stage] = []
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping) or set(item) != {"duration", "target"}:
             raise ScenarioError(f"{key}[{i}]: a table with exactly `duration` and `target`")
@@ -149,7 +149,7 @@ def generated_mints(count: int, seed: int = 42) -> list[str]:
     """`count` deterministic base58 addresses: the assets of a synthetic price stream.
 
     The gateway under test must publish these same names (see `solbot.loadtest.PriceRig`)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - load shape, not secrets
     return ["".join(rng.choice(_B58) for _ in range(44)) for _ in range(count)]
 
 
@@ -386,7 +386,9 @@ def _workload(table: dict[str, Any], index: int, base_dir: Path) -> Workload:
             assets=assets,
             zipf_exponent=_float(_take(table, "zipf_exponent", 1.1), f"{name}.zipf_exponent"),
             assets_per_connection=per_conn,
-            session_s=_pair(_take(table, "session", ["60s", "120s"]), f"{name}.session", parse_duration),
+            session_s=_pair(
+                _take(table, "session", ["60s", "120s"]), f"{name}.session", parse_duration
+            ),
             reconnect_delay_s=_pair(
                 _take(table, "reconnect_delay", ["0s", "1s"]),
                 f"{name}.reconnect_delay",
@@ -407,7 +409,9 @@ def _workload(table: dict[str, Any], index: int, base_dir: Path) -> Workload:
             users=_load_users(path, f"{name}.users_file"),
             trade_hook=str(hook) if hook else None,
             trades_per_s=_float(_take(table, "trades_per_s", 1.0), f"{name}.trades_per_s"),
-            session_s=_pair(_take(table, "session", ["60s", "120s"]), f"{name}.session", parse_duration),
+            session_s=_pair(
+                _take(table, "session", ["60s", "120s"]), f"{name}.session", parse_duration
+            ),
             reconnect_delay_s=_pair(
                 _take(table, "reconnect_delay", ["0s", "1s"]),
                 f"{name}.reconnect_delay",
@@ -556,7 +560,9 @@ def apply_overrides(document: Mapping[str, Any], overrides: Sequence[str]) -> di
         path = key.split(".")
         table: dict[str, Any] = doc
         workloads = doc.get("workload", [])
-        named = [w for w in workloads if isinstance(w, dict) and w.get("name", w.get("kind")) == path[0]]
+        named = [
+            w for w in workloads if isinstance(w, dict) and w.get("name", w.get("kind")) == path[0]
+        ]
         if len(path) > 1 and named:
             table = named[0]
             path = path[1:]
@@ -577,7 +583,9 @@ def apply_overrides(document: Mapping[str, Any], overrides: Sequence[str]) -> di
     return doc
 
 
-def load_scenario(path_or_name: str, overrides: Sequence[str] = (), *, search: Path | None = None) -> Scenario:
+def load_scenario(
+    path_or_name: str, overrides: Sequence[str] = (), *, search: Path | None = None
+) -> Scenario:
     """A scenario file, or a name looked up as `scenarios/<name>.toml` (repo root or cwd)."""
     path = Path(path_or_name)
     if not path.exists():

@@ -31,11 +31,11 @@ def _nice_step(span: float, ticks: int = 5) -> float:
     if span <= 0:
         return 1.0
     raw = span / ticks
-    magnitude = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 2.5, 5, 10):
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
         if raw <= factor * magnitude:
             return factor * magnitude
-    return 10 * magnitude
+    return 10.0 * magnitude
 
 
 def _fmt(value: float) -> str:

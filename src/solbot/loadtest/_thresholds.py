@@ -39,7 +39,7 @@ _STATS: dict[str, tuple[str, ...]] = {
     "messages": ("count", "rate"),
     "http_requests": ("count",),
 }
-_DEFAULT_STAT = {m: "rate" for m in _RATE_METRICS} | {
+_DEFAULT_STAT = dict.fromkeys(_RATE_METRICS, "rate") | {
     "connections": "peak",
     "messages": "count",
     "http_requests": "count",
@@ -138,5 +138,7 @@ def evaluate_thresholds(
         if value is None or math.isnan(value):
             results.append(ThresholdResult(threshold, None, False))
             continue
-        results.append(ThresholdResult(threshold, value, _OPS[threshold.op](value, threshold.limit)))
+        results.append(
+            ThresholdResult(threshold, value, _OPS[threshold.op](value, threshold.limit))
+        )
     return results

@@ -97,7 +97,7 @@ def _make_listener_class() -> type[Any]:
     text = WSMsgType.TEXT
     close = WSMsgType.CLOSE
 
-    class StreamListener(WSListener):  # type: ignore[misc]
+    class StreamListener(WSListener):
         __slots__ = (
             "authenticated",
             "close_code",
@@ -110,7 +110,9 @@ def _make_listener_class() -> type[Any]:
             "transport_ref",
         )
 
-        def __init__(self, stats: _Stats, on_control: Callable[[Any, dict[str, Any]], None]) -> None:
+        def __init__(
+            self, stats: _Stats, on_control: Callable[[Any, dict[str, Any]], None]
+        ) -> None:
             self.stats = stats
             self.on_control = on_control
             self.last_seq: dict[str, int] = {}
@@ -181,15 +183,26 @@ def _make_listener_class() -> type[Any]:
     return StreamListener
 
 
+class _VirtualUser:
+    """One slot's user: its task, and whether it is mid-handshake or being retired."""
+
+    __slots__ = ("connecting", "opened", "retired", "task")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+        self.connecting = False
+        self.retired = False
+        self.opened: tuple[Any, Any] | None = None
+
+
 class _StreamPool:
     """The virtual users of one stream workload in this worker, one task each."""
 
     def __init__(self, worker: _Worker, workload: PriceStreamsWorkload | BalancesWorkload) -> None:
         self.worker = worker
         self.workload = workload
-        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.tasks: dict[int, _VirtualUser] = {}
         self.open = 0
-        self.open_transports: dict[int, tuple[Any, Any]] = {}
         if isinstance(workload, PriceStreamsWorkload):
             self._weights = zipf_weights(len(workload.assets), workload.zipf_exponent)
 
@@ -197,19 +210,29 @@ class _StreamPool:
         current = len(self.tasks)
         loop = asyncio.get_running_loop()
         for slot in range(current, target):
-            self.tasks[slot] = loop.create_task(self._run(slot))
+            vu = _VirtualUser()
+            vu.task = loop.create_task(self._run(slot, vu))
+            self.tasks[slot] = vu
         for slot in range(target, current):
-            task = self.tasks.pop(slot)
-            opened = self.open_transports.get(slot)
-            if opened is not None:
-                opened[1].closing_by_us = True
-                self._close(opened[0])
-            task.cancel()
+            vu = self.tasks.pop(slot)
+            if vu.connecting:
+                # Cancelling a handshake half-way can leave its socket open on the server's
+                # side: let it finish, and the user leaves as soon as it is connected.
+                vu.retired = True
+                continue
+            if vu.opened is not None:
+                vu.opened[1].closing_by_us = True
+                self._close(vu.opened[0])
+            if vu.task is not None:
+                vu.task.cancel()
 
     @staticmethod
     def _close(transport: Any) -> None:
+        if transport.is_disconnected:
+            return
         with contextlib.suppress(Exception):
-            transport.send_close(_CLOSE_NORMAL)
+            if not transport.is_close_frame_sent:
+                transport.send_close(_CLOSE_NORMAL)
         with contextlib.suppress(Exception):
             transport.disconnect()
 
@@ -233,6 +256,8 @@ class _StreamPool:
         if kind == "authenticated":
             listener.authenticated = True
             listener.subscribed_ms = time.time() * 1000.0
+            if listener.transport_ref is None or listener.transport_ref.is_disconnected:
+                return
             listener.transport_ref.send(
                 self.worker.text, b'{"op":"subscribe","channel":"balances","id":2}'
             )
@@ -241,41 +266,53 @@ class _StreamPool:
         elif kind == "error":
             interval.error(f"protocol_{str(message.get('code', 'unknown')).lower()}")
 
-    async def _run(self, slot: int) -> None:
+    async def _run(self, slot: int, vu_state: _VirtualUser) -> None:
         worker = self.worker
         workload = self.workload
         config = worker.config
         vu = self.vu_of(slot)
-        rng = random.Random(f"{config.test_id}:{workload.name}:{vu}")
+        rng = random.Random(f"{config.test_id}:{workload.name}:{vu}")  # noqa: S311 - load shape, not secrets
         query = urlencode({"test_id": config.test_id, "vu": f"{workload.name}-{vu}"})
         base = config.scenario.targets.stream
         url = f"{base}{'&' if '?' in base else '?'}{query}"
         local = source_address(
-            vu, worker.peak_connections, config.scenario.engine.source_addresses_above,
+            vu,
+            worker.peak_connections,
+            config.scenario.engine.source_addresses_above,
             worker.target_host,
         )
         timeout_s = config.scenario.engine.connect_timeout_s
         try:
             while True:
                 try:
+                    vu_state.connecting = True
                     async with worker.connect_slots, asyncio.timeout(timeout_s):
-                        transport, listener = await worker.ws_connect(
+                        opened: tuple[Any, Any] = await worker.ws_connect(
                             lambda: worker.listener_class(worker.stats, self._on_control),
                             url,
                             websocket_handshake_timeout=timeout_s,
                             enable_auto_pong=True,
                             **({"local_addr": (local, 0)} if local else {}),
                         )
+                    transport, listener = opened
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    vu_state.connecting = False
+                    if vu_state.retired:
+                        return
                     worker.stats.now.error(classify_connect_error(exc))
                     worker.stats.now.count("connect_failed")
                     await asyncio.sleep(rng.uniform(*_RETRY_DELAY_S))
                     continue
+                vu_state.connecting = False
                 worker.stats.now.count("connected")
+                if vu_state.retired:
+                    listener.closing_by_us = True
+                    self._close(transport)
+                    return
                 self.open += 1
-                self.open_transports[slot] = (transport, listener)
+                vu_state.opened = (transport, listener)
                 listener.transport_ref = transport
                 try:
                     self._start_session(transport, listener, rng, slot)
@@ -294,14 +331,14 @@ class _StreamPool:
                         worker.stats.now.count("disconnected_unexpectedly")
                 finally:
                     self.open -= 1
-                    self.open_transports.pop(slot, None)
+                    vu_state.opened = None
                 await asyncio.sleep(rng.uniform(*workload.reconnect_delay_s))
                 worker.stats.now.count("reconnects")
         except asyncio.CancelledError:
-            opened = self.open_transports.pop(slot, None)
-            if opened is not None:
-                opened[1].closing_by_us = True
-                self._close(opened[0])
+            left = vu_state.opened
+            if left is not None:
+                left[1].closing_by_us = True
+                self._close(left[0])
             raise
 
     def _start_session(self, transport: Any, listener: Any, rng: random.Random, slot: int) -> None:
@@ -452,7 +489,7 @@ class _Worker:
         self.config = config
         self.stats = _Stats()
         self.text = WSMsgType.TEXT
-        self.ws_connect = ws_connect
+        self.ws_connect: Any = ws_connect
         self.listener_class = _make_listener_class()
         self.connect_slots = asyncio.Semaphore(config.scenario.engine.connect_concurrency)
         self.peak_connections = config.scenario.peak_connections
@@ -565,5 +602,11 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
     # Ctrl-C goes to the whole process group: the coordinator decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _raise_fd_limit()
+    # Thousands of listeners, tasks and dicts stay alive for minutes: left to the default
+    # thresholds, full collections walk them all and stall this loop for hundreds of
+    # milliseconds, which would show up as message latency. Young collections are made rare
+    # and cheap instead; messages themselves are freed by reference counting.
+    gc.collect()
     gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     uvloop.run(_Worker(conn, config).run())

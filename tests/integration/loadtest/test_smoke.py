@@ -11,9 +11,7 @@ from solbot.loadtest import PriceRig, generated_mints
 from tests.integration.loadtest.conftest import run_cli
 
 
-async def test_smoke_scenario_passes_against_a_real_gateway(
-    rig: PriceRig, tmp_path: Path
-) -> None:
+async def test_smoke_scenario_passes_against_a_real_gateway(rig: PriceRig, tmp_path: Path) -> None:
     """`solbot loadtest smoke` holds 200 users on a healthy gateway and exits 0 with a report."""
     run = await run_cli("smoke", "--target", rig.stream_url, "--report", str(tmp_path))
 

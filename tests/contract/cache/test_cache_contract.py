@@ -376,10 +376,12 @@ async def test_early_refresh_keeps_a_hot_key_from_expiring(cluster: Cluster) -> 
     """With XFetch on, a key read continuously is recomputed before it expires, so no read
     after the first misses, and by few processes, not all."""
     a, b = await cluster.instance("a"), await cluster.instance("b")
-    calls, compute = counting(delay_s=0.02)
-    policy: dict[str, Any] = {"ttl": 0.4, "grace": 0, "early_refresh_beta": 1.0}
+    # Margins sized for a shared, noisy machine: a loop stall shorter than the early-refresh
+    # margin (compute_s * beta * ln(reads per TTL), ~0.5 s here) must not turn into a miss.
+    calls, compute = counting(delay_s=0.05)
+    policy: dict[str, Any] = {"ttl": 1.0, "grace": 0, "early_refresh_beta": 2.0}
     await a.get_or_set("k:hot", compute, **policy)
-    give_up = time.monotonic() + 1.2
+    give_up = time.monotonic() + 2.5
     while time.monotonic() < give_up:
         await asyncio.gather(*(c.get_or_set("k:hot", compute, **policy) for c in (a, b)))
         await asyncio.sleep(0.005)
@@ -387,8 +389,8 @@ async def test_early_refresh_keeps_a_hot_key_from_expiring(cluster: Cluster) -> 
         _sample(c, "solbot_cache_requests_total", cache="k", result="miss") for c in (a, b)
     )
     assert misses == 1
-    # About one per TTL less the early margin (compute_s * beta * ln(reads per TTL) ~ 0.1 s).
-    assert 3 <= len(calls) <= 8
+    # About one per TTL less the early margin, over 2.5 s: a few, never one per read.
+    assert 3 <= len(calls) <= 10
 
 
 async def test_l1_only_cache_keeps_the_same_api() -> None:

@@ -74,12 +74,13 @@ class PoolSpec:
 
 
 POOL_SPECS: tuple[PoolSpec, ...] = (
-    PoolSpec("SOL", "USDC", 6_000_000, 25, "Raydium CPMM"),
-    PoolSpec("SOL", "USDT", 2_500_000, 25, "Orca Whirlpool"),
-    PoolSpec("USDC", "USDT", 4_000_000, 25, "Meteora DLMM"),
+    # Fees as on mainnet's deepest pools: a few bps on majors, tens of bps on memecoins.
+    PoolSpec("SOL", "USDC", 6_000_000, 4, "Orca Whirlpool"),
+    PoolSpec("SOL", "USDT", 2_500_000, 5, "Raydium CLMM"),
+    PoolSpec("USDC", "USDT", 4_000_000, 1, "Meteora DLMM"),
     PoolSpec("BONK", "SOL", 1_500_000, 30, "Meteora DLMM"),
     PoolSpec("BONK", "USDC", 800_000, 30, "Raydium"),
-    PoolSpec("JUP", "USDC", 1_200_000, 25, "Meteora DLMM"),
+    PoolSpec("JUP", "USDC", 1_200_000, 10, "Meteora DLMM"),
     PoolSpec("JUP", "SOL", 600_000, 30, "Orca Whirlpool"),
     PoolSpec("WIF", "SOL", 1_000_000, 30, "Raydium CPMM"),
     PoolSpec("WIF", "USDC", 700_000, 25, "Orca Whirlpool"),

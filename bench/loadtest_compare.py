@@ -83,6 +83,7 @@ def main() -> int:
                         {"function": "countPushed"},
                         {"send": subscribe},
                         {"think": args.hold},
+                        {"function": "closeNormally"},
                     ],
                 }
             ],

@@ -348,17 +348,16 @@ async def _run_simnet(args: argparse.Namespace) -> None:
 
 
 async def _run_proxy(args: argparse.Namespace) -> None:
-    import httpx
     from fastapi import FastAPI
 
+    # The same outbound client the bot builds (httpx over its aiohttp transport, same pool
+    # size), so the comparison is of the aggregation, not of two HTTP client stacks.
+    from solbot.config import load_settings
     from solbot.ops import AsgiServer
+    from solbot.venues import build_http_client
 
-    # The bot's outbound client settings (bootstrap + build_http_client): the same pool and a
-    # 2 s timeout, so the only difference left is the aggregation itself.
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(2.0, connect=2.0),
-        limits=httpx.Limits(max_connections=400, max_keepalive_connections=200),
-        trust_env=False,
+    client = build_http_client(
+        load_settings(quote_deadline_ms=2000), max_connections=400, max_keepalive_connections=200
     )
     upstream = args.upstream.rstrip("/") + "/quote"
     app = FastAPI()

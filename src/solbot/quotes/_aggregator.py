@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from solbot.domain import QuoteRequest, VenueQuote
@@ -122,9 +122,9 @@ class QuoteAggregator:
                 tasks, query, deadline, primary_trouble, board_mark
             )
             if not enough:
-                for name in (*FALLBACKS, ORACLE):  # Pyth joins as the last resort
+                for name in FALLBACKS:
                     start(name)
-            await self._collect(tasks, deadline)
+            await self._collect(tasks, deadline, lambda: start(ORACLE))
         finally:
             await self._cancel_stragglers(tasks)
 
@@ -191,8 +191,15 @@ class QuoteAggregator:
         return max(0.0, deadline.remaining() - self._answer_margin_s)
 
     async def _collect(
-        self, tasks: dict[str, asyncio.Task[SourceOutcome]], deadline: Deadline
+        self,
+        tasks: dict[str, asyncio.Task[SourceOutcome]],
+        deadline: Deadline,
+        start_last_resort: Callable[[], None],
     ) -> None:
+        """Wait for what was started; Pyth, the last resort, is asked only once every venue
+        asked has failed to give an executable quote (or was never asked)."""
+        if self._no_executable_possible(tasks):
+            start_last_resort()
         pending = {t for t in tasks.values() if not t.done()}
         grace_until: float | None = None
         while pending:
@@ -206,8 +213,21 @@ class QuoteAggregator:
             )
             if not done:
                 return
+            if ORACLE not in tasks and self._no_executable_possible(tasks):
+                start_last_resort()
+                pending = {t for t in tasks.values() if not t.done()}
             if grace_until is None and self._enough_in_hand(tasks):
                 grace_until = self._clock() + self._straggler_grace_s
+
+    @staticmethod
+    def _no_executable_possible(tasks: dict[str, asyncio.Task[SourceOutcome]]) -> bool:
+        """The fallbacks (once started; else every venue asked) have all answered without an
+        executable quote: Jupiter still hanging does not keep the last resort waiting."""
+        fallbacks = [task for name, task in tasks.items() if name in FALLBACKS]
+        venues = fallbacks or [task for name, task in tasks.items() if name != ORACLE]
+        return all(
+            task.done() and (task.cancelled() or task.result().quote is None) for task in venues
+        )
 
     def _enough_in_hand(self, tasks: dict[str, asyncio.Task[SourceOutcome]]) -> bool:
         """The fallbacks have answered and some executable quote exists: stop waiting soon."""

@@ -13,7 +13,7 @@ import pytest
 from solbot.domain import QuoteRequest, RouteLeg, SwapMode, VenueQuote
 from solbot.errors import NoRoute, UpstreamUnavailable
 from solbot.ops import Metrics
-from solbot.quotes import GuardedSource, QuoteAggregator, QuoteQuery, SourceOutcome
+from solbot.quotes import GuardedSource, MarkBoard, QuoteAggregator, QuoteQuery, SourceOutcome
 from solbot.quotes._aggregator import AllSourcesFailed, NoRouteAnywhere
 from solbot.resilience import (
     CircuitBreaker,
@@ -71,7 +71,9 @@ class FakeSource:
         return self.answer()
 
 
-def _aggregator(*fakes: FakeSource, hedge_cap_s: float = 0.1) -> QuoteAggregator:
+def _aggregator(
+    *fakes: FakeSource, hedge_cap_s: float = 0.1, marks: MarkBoard | None = None
+) -> QuoteAggregator:
     metrics = Metrics()
     latency = LatencyTracker()
     store = InMemoryBreakerStore()
@@ -87,7 +89,7 @@ def _aggregator(*fakes: FakeSource, hedge_cap_s: float = 0.1) -> QuoteAggregator
         )
         for f in fakes
     }
-    aggregator = QuoteAggregator(sources, latency=latency, straggler_grace_s=0.02)
+    aggregator = QuoteAggregator(sources, latency=latency, straggler_grace_s=0.02, marks=marks)
     aggregator._latency.hedge_delay = lambda source, **_: hedge_cap_s  # type: ignore[method-assign]
     return aggregator
 
@@ -272,3 +274,40 @@ async def test_a_source_ignoring_cancellation_does_not_hold_the_answer() -> None
     assert time.perf_counter() - started < 0.45
     assert result.best.quote.source == "dflow"
     assert _statuses(result.outcomes)["jupiter"] == "timeout"
+
+
+def _board() -> MarkBoard:
+    board = MarkBoard()
+    board.update(SOL, 147.5)
+    board.update(USDC, 1.0)
+    return board
+
+
+async def test_with_a_fresh_mark_on_the_board_pyth_is_not_called() -> None:
+    """The oracle board judges Jupiter; no Pyth request is made for a healthy quote."""
+    pyth = FakeSource("pyth", lambda: _quote("pyth", 147_500_000, executable=False))
+    aggregator = _aggregator(
+        FakeSource("jupiter", lambda: _quote("jupiter", 147_400_000)), pyth, marks=_board()
+    )
+    result = await aggregator.quote(QUERY, Deadline.after(2.0))
+    assert result.best.quote.source == "jupiter"
+    assert result.best.judgement.confidence.value == "high"
+    assert pyth.calls == 0
+    assert _statuses(result.outcomes)["pyth"] == "skipped"
+
+
+async def test_pyth_is_asked_last_once_every_venue_has_failed() -> None:
+    """With a mark on the board, Pyth is still the last resort when no venue can quote."""
+    down = UpstreamUnavailable("down", source="x")
+    pyth = FakeSource("pyth", lambda: _quote("pyth", 147_500_000, executable=False))
+    aggregator = _aggregator(
+        FakeSource("jupiter", down),
+        FakeSource("dflow", down),
+        FakeSource("hashflow", down),
+        pyth,
+        marks=_board(),
+    )
+    result = await aggregator.quote(QUERY, Deadline.after(2.0))
+    assert pyth.calls == 1
+    assert result.best.quote.source == "pyth"
+    assert result.best.quote.executable is False

@@ -48,7 +48,7 @@ async def test_report_plots_render_in_headless_chromium(rig: PriceRig, tmp_path:
     """Every plot of a real run's report is laid out with drawn lines in a real browser, and a
     screenshot of the page is taken (no network: everything is inline)."""
     scenario = load_scenario(
-        "smoke", ["prices.stages=1s:40,2s:40,1s:0", "run.baseline=1s", "run.settle=1s"]
+        "smoke", ["prices.stages=1s:40,1s:40,0s:0", "run.baseline=1s", "run.settle=1s"]
     ).with_target(rig.stream_url)
     result = await run_load_test(scenario)
     _summary, html = write_report(build_report(result), tmp_path / "report")

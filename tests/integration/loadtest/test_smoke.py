@@ -53,7 +53,7 @@ async def test_slowed_gateway_fails_the_smoke_thresholds_and_the_report_says_why
             "--report",
             str(tmp_path),
             "--set",
-            "prices.stages=2s:100,3s:100,1s:0",
+            "prices.stages=1s:100,3s:100,0s:0",
             "--set",
             "run.settle=1s",
         )

@@ -289,6 +289,17 @@ def analyse(result: LoadTestResult, failed_thresholds: Sequence[str] = ()) -> li
             f"CPU, so these figures are a lower bound of what the server does alone."
         )
 
+    if not out and result.counters.get("http_requests", 0):
+        busiest_http = max(rows, key=lambda r: r.counters.get("http_requests", 0))
+        http_cpu = (
+            f"{busiest_http.server_cpu:.0%}" if busiest_http.server_cpu is not None else "unknown"
+        )
+        service = histogram_stats(result.http_service)
+        out.append(
+            f"No bottleneck reached on the API: up to {busiest_http.counters['http_requests']:,} "
+            f"requests/s answered with p99 {http['p99'] or 0:.0f} ms from the intended send time "
+            f"({service['p99'] or 0:.0f} ms service time); server CPU then {http_cpu}."
+        )
     if not out:
         peak_row = max(rows, key=lambda r: r.open_total, default=None)
         if peak_row is not None:

@@ -278,7 +278,11 @@ class Scenario:
                 metrics = _metrics_beside(url)
             return replace(self, targets=replace(self.targets, stream=url, metrics=metrics))
         if scheme in ("http", "https"):
-            return replace(self, targets=replace(self.targets, api=url.rstrip("/")))
+            api = url.rstrip("/")
+            metrics = self.targets.metrics
+            if metrics == f"{self.targets.api}/metrics":
+                metrics = f"{api}/metrics"  # the scenario samples the API's own /metrics
+            return replace(self, targets=replace(self.targets, api=api, metrics=metrics))
         raise ScenarioError(f"--target: a ws:// or http:// URL, not {url!r}")
 
 

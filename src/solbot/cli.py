@@ -206,7 +206,7 @@ def quote(
 ) -> None:
     """Ask the running bot for a quote: every source's outcome and the winner."""
     import json
-    from decimal import Decimal, InvalidOperation
+    from decimal import Decimal
 
     import httpx
 
@@ -217,26 +217,7 @@ def quote(
     base_url = (api or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
     input_mint = resolve_symbol(input_token)
     output_mint = resolve_symbol(output_token)
-    if base_units:
-        if not amount.isdigit():
-            _usage("AMOUNT must be a whole number of base units with --base-units")
-        raw_amount = int(amount)
-    else:
-        token = token_by_mint(input_mint)
-        if token is None:
-            _usage(
-                f"decimals of {input_token} are unknown here; "
-                "pass AMOUNT in base units with --base-units"
-            )
-        try:
-            ui = Decimal(amount)
-        except InvalidOperation:
-            _usage(f"AMOUNT {amount!r} is not a number")
-        if not ui.is_finite() or ui <= 0:
-            _usage("AMOUNT must be a positive number")
-        raw_amount = int(ui * (Decimal(10) ** token.decimals))
-        if raw_amount == 0:
-            _usage(f"AMOUNT is below one base unit of {token.symbol}")
+    raw_amount = _base_units(amount, input_mint, input_token, base_units=base_units)
     params = {
         "inputMint": input_mint,
         "outputMint": output_mint,

@@ -27,6 +27,7 @@ class LoopLag:
         self._window_s = window_s
         self._samples: deque[tuple[float, float]] = deque(maxlen=1024)
         self._task: asyncio.Task[None] | None = None
+        self.max_lag_s = 0.0  # the worst since start
 
     def recent_max_s(self, window_s: float | None = None) -> float:
         """The worst lag seen in the last `window_s` (default: the monitor's window)."""
@@ -47,6 +48,7 @@ class LoopLag:
             await asyncio.sleep(self._interval_s)
             lag = max(0.0, loop.time() - started - self._interval_s)
             self._samples.append((time.monotonic(), lag))
+            self.max_lag_s = max(self.max_lag_s, lag)
             if self._gauge is not None:
                 self._gauge.set(lag)
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from prometheus_client import Counter, Gauge, Histogram
 
-from solbot.ops import Metrics
+from solbot.ops import LoopLag, Metrics
 
 __all__ = ["QUEUE_DEPTH_BUCKETS", "EventLoopLagMonitor", "StreamMetrics"]
 
@@ -66,31 +63,5 @@ class StreamMetrics:
         self.event_loop_lag = metrics.event_loop_lag
 
 
-class EventLoopLagMonitor:
-    """Sleeps `interval_s` over and over and records how late it wakes: the loop's lag."""
-
-    def __init__(self, gauge: Gauge, *, interval_s: float = 0.25) -> None:
-        self._gauge = gauge
-        self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-        self.max_lag_s = 0.0
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            await asyncio.sleep(self._interval_s)
-            lag = max(0.0, loop.time() - started - self._interval_s)
-            self.max_lag_s = max(self.max_lag_s, lag)
-            self._gauge.set(lag)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+# The loop-lag monitor is shared with the rest of the bot (quotes shed load on it too).
+EventLoopLagMonitor = LoopLag

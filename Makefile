@@ -19,6 +19,7 @@ up: $(STAMP)
 
 services:
 	@scripts/ensure-services.sh
+	@scripts/ensure-chromium.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

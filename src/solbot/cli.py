@@ -552,5 +552,14 @@ def _print_simnet(simnet: object) -> None:
     typer.echo(f"demo keys    {simnet.market.keys_file}  (simnet test keys, worthless elsewhere)")
 
 
+def _register_loadtest() -> None:
+    from solbot.loadtest._cli import loadtest
+
+    app.command("loadtest")(loadtest)
+
+
+_register_loadtest()
+
+
 def main() -> None:
     app()

@@ -6,7 +6,14 @@ test process never share counters.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 __all__ = ["Metrics"]
 
@@ -17,6 +24,10 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds: what a
+        # load test or an operator reads next to the bot's own figures.
+        if registry is None:
+            ProcessCollector(registry=r)
         self.http_requests = Counter(
             "solbot_http_requests_total", "HTTP requests served", ["route", "status"], registry=r
         )

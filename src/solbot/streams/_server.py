@@ -126,7 +126,10 @@ class _PicowsConnection(WSListener):
         elif kind is WSMsgType.CLOSE:
             # The client is leaving: answer its close (unless we started it) and hang up.
             if not transport.is_close_frame_sent:
-                transport.send_close(frame.get_close_code())
+                # A close without a status code is answered with 1000: echoing "no code" (0)
+                # is a protocol error that strict clients (Node's ws) reject.
+                code = frame.get_close_code()
+                transport.send_close(WSCloseCode.OK if code == WSCloseCode.NO_INFO else code)
             client.closing = True
             transport.disconnect()
         elif kind is not WSMsgType.PING:

@@ -174,6 +174,8 @@ def bot_env(simnet: Child, workdir: Path, settings: Mapping[str, str | int]) -> 
         "database_url": f"sqlite+aiosqlite:///{workdir / 'bot.db'}",
         # the custodial keystore's key, required outside `solbot up`; a throwaway one
         "master_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        # the stream gateway on an ephemeral port too: several bots may run at once
+        "stream_port": 0,
         **settings,
     }
     for key, value in fields.items():

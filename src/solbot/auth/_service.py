@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -55,8 +58,23 @@ def _bearer(value: str | None) -> str:
 
 
 class AuthService:
-    def __init__(self, store: UserStore) -> None:
+    """Users and tokens. A token that authenticated is remembered (by its hash) for
+    `remember_s`: every API call needs it, and the database round trip dominated warm reads.
+    A revoked token therefore stops working within `remember_s`; failures are never cached."""
+
+    def __init__(
+        self,
+        store: UserStore,
+        *,
+        remember_s: float = 5.0,
+        max_remembered: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
+        self._remember_s = remember_s
+        self._max_remembered = max_remembered
+        self._clock = clock
+        self._remembered: OrderedDict[str, tuple[User, float]] = OrderedDict()
 
     async def create_user(self, name: str) -> tuple[User, str]:
         """A new user and their first API token, in clear: the only time it is ever shown."""
@@ -82,9 +100,19 @@ class AuthService:
         """The user a bearer token belongs to; Unauthorized for anything else."""
         if not is_well_formed(token):
             raise Unauthorized("invalid API token")
-        found = await self._store.user_for_token_hash(hash_token(token))
+        token_hash = hash_token(token)
+        now = self._clock()
+        remembered = self._remembered.get(token_hash)
+        if remembered is not None and remembered[1] > now:
+            return remembered[0]
+        found = await self._store.user_for_token_hash(token_hash)
         if found is None or not token_matches(found[1], token):
+            self._remembered.pop(token_hash, None)
             raise Unauthorized("invalid or revoked API token")
+        self._remembered[token_hash] = (found[0], now + self._remember_s)
+        self._remembered.move_to_end(token_hash)
+        while len(self._remembered) > self._max_remembered:
+            self._remembered.popitem(last=False)
         return found[0]
 
     async def user_for_authorization_header(self, value: str | None) -> User:

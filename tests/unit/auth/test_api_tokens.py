@@ -162,3 +162,32 @@ async def test_duplicate_user_name_is_refused(auth: AuthService) -> None:
     await auth.create_user("alice")
     with pytest.raises(UserExists):
         await auth.create_user("alice")
+
+
+async def test_a_good_token_is_remembered_briefly_and_a_revoked_one_stops_after_that(
+    store: MemoryUserStore,
+) -> None:
+    """Repeated calls within the remember window do not hit the store; after it, a revoked
+    token is refused."""
+    from solbot.resilience import ManualClock
+
+    clock = ManualClock()
+    auth = AuthService(store, remember_s=5.0, clock=clock)
+    user, token = await auth.create_user("dora")
+    for _ in range(10):
+        assert await auth.authenticate(token) == user
+    assert store.lookups == 1
+    store.tokens.clear()  # revoked
+    clock.advance(5.1)
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(token)
+
+
+async def test_failed_authentications_are_never_remembered(store: MemoryUserStore) -> None:
+    """A wrong token costs a lookup every time: nothing about failures is cached."""
+    auth = AuthService(store)
+    wrong = new_token()
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(wrong)
+    assert store.lookups == 3

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from solbot.api import create_app
 from solbot.api._accounts import accounts_router, current_user_dependency
 from solbot.api._portfolio import portfolio_router
-from solbot.api._quotes import quotes_router
+from solbot.api._quotes import quote_fast_handler, quotes_router
 from solbot.api._trades import trades_router
 from solbot.auth import AuthService
 from solbot.cache import Cache, CacheConfig, CacheMetrics, RedisStore
@@ -175,7 +175,7 @@ def _build_quotes(
         metrics,
         deadline_ms=settings.quote_deadline_ms,
         max_in_flight=settings.quote_max_in_flight,
-        loop_lag=loop_lag.current_s,
+        loop_lag=loop_lag.sustained_s,
     )
     builders: dict[str, SwapBuilder] = {c.name: c for c in (jupiter, dflow, hashflow)}
     requotes: dict[str, QuoteSource] = {c.name: c for c in (jupiter, dflow, hashflow)}
@@ -344,7 +344,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         )
 
 
-def build_app(services: Services) -> FastAPI:
+def build_app(services: Services) -> ASGIApp:
     """The HTTP API over already-built services."""
 
     async def rpc_ready() -> str | None:
@@ -372,4 +372,5 @@ def build_app(services: Services) -> FastAPI:
             trades_router(services.auth, services.trades),
             portfolio_router(services.portfolio, current_user_dependency(services.auth)),
         ],
+        fast_routes={"/v1/quote": quote_fast_handler(services.quotes)},
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,7 +16,7 @@ from solbot.api._errors import error_response, install_error_handlers
 from solbot.api._json import JSONBytes
 from solbot.ops import Metrics, get_logger, request_id_var
 
-__all__ = ["ReadinessCheck", "RequestIdMiddleware", "create_app"]
+__all__ = ["FastHandler", "FastPath", "ReadinessCheck", "RequestIdMiddleware", "create_app"]
 
 _log = get_logger("solbot.api")
 
@@ -68,13 +70,71 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+FastHandler = Callable[[Scope], Awaitable[tuple[int, bytes, list[tuple[bytes, bytes]]]]]
+"""A hot GET route served without FastAPI: scope in, (status, JSON body, extra headers) out."""
+
+
+@dataclass(frozen=True, slots=True)
+class _FastRoute:
+    path: str
+
+
+class FastPath:
+    """Serves a few hot GET routes straight from ASGI, in front of FastAPI.
+
+    FastAPI's stack (its middlewares, parameter resolution, response classes) costs a few ms per
+    request on this hardware; for `/v1/quote`, whose deadline and added latency are the point,
+    that is most of the bot's own overhead. The route is still declared in FastAPI (OpenAPI,
+    docs); requests for it are answered here. Anything else goes to FastAPI unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Mapping[str, FastHandler]) -> None:
+        self.app = app
+        self.routes = dict(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if handler is None or scope.get("method") != "GET":
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = _FastRoute(scope["path"])
+        try:
+            status, body, headers = await handler(scope)
+        except Exception as exc:  # the error shape, never a bare traceback
+            _log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
+            status, headers = 500, []
+            body = orjson.dumps(
+                {
+                    "error": {
+                        "code": "INTERNAL",
+                        "message": "internal error; the request id names it in the logs",
+                        "details": {},
+                    }
+                }
+            )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
 def create_app(
     *,
     metrics: Metrics,
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     routers: list[Any] | None = None,
+    fast_routes: Mapping[str, FastHandler] | None = None,
     title: str = "retail-sol-bot",
-) -> FastAPI:
+) -> ASGIApp:
+    """The API: FastAPI for every route, hot routes served ahead of it, request ids around all."""
     app = FastAPI(title=title, version="0.1.0", default_response_class=JSONBytes)
     install_error_handlers(app)
     checks = readiness_checks or {}
@@ -108,5 +168,5 @@ def create_app(
 
     for router in routers or []:
         app.include_router(router)
-    app.add_middleware(RequestIdMiddleware, metrics=metrics)
-    return app
+    served: ASGIApp = FastPath(app, fast_routes) if fast_routes else app
+    return RequestIdMiddleware(served, metrics)

@@ -20,7 +20,7 @@ from solbot.errors import (
 )
 from solbot.ops import get_logger
 
-__all__ = ["ApiError", "error_response", "install_error_handlers"]
+__all__ = ["ApiError", "error_body", "error_response", "install_error_handlers", "status_for"]
 
 _log = get_logger("solbot.api")
 
@@ -38,15 +38,17 @@ class ApiError(Exception):
         self.details = details or {}
 
 
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> JSONBytes:
-    return JSONBytes(
-        {"error": {"code": code, "message": message, "details": details or {}}}, status_code=status
-    )
+    return JSONBytes(error_body(code, message, details), status_code=status)
 
 
-def _status_for(exc: SolbotError) -> int:
+def status_for(exc: SolbotError) -> int:
     if isinstance(exc, InvalidRequest):
         return exc.status
     if isinstance(exc, UpstreamError | CircuitOpen):
@@ -66,7 +68,7 @@ def install_error_handlers(app: FastAPI) -> None:
         details: dict[str, Any] = {}
         if isinstance(exc, InvalidRequest) and exc.field is not None:
             details["field"] = exc.field
-        response = error_response(_status_for(exc), exc.code, exc.message, details)
+        response = error_response(status_for(exc), exc.code, exc.message, details)
         if isinstance(exc, Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"
         return response

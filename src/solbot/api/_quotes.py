@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
+from starlette.types import Scope
 
-from solbot.api._errors import error_response
+from solbot.api._app import FastHandler
+from solbot.api._errors import error_body, error_response, status_for
 from solbot.api._json import JSONBytes
+from solbot.errors import SolbotError
 from solbot.ops import request_id_var
 from solbot.quotes import QuoteFailed, QuoteService
 
-__all__ = ["quotes_router"]
+__all__ = ["quote_fast_handler", "quotes_router"]
+
+
+def quote_fast_handler(service: QuoteService) -> FastHandler:
+    """`GET /v1/quote` served ahead of FastAPI (see `FastPath`): same answers, same errors."""
+
+    async def handle(scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        query = scope.get("query_string", b"").decode("latin-1")
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        try:
+            body = await service.quote(params, request_id_var.get())
+        except QuoteFailed as exc:
+            headers = []
+            if exc.retry_after_s is not None:
+                headers.append((b"retry-after", str(exc.retry_after_s).encode()))
+            details = {"sources": [o.to_json() for o in exc.outcomes]}
+            return exc.status, orjson.dumps(error_body(exc.code, exc.message, details)), headers
+        except SolbotError as exc:
+            field = getattr(exc, "field", None)
+            details = {"field": field} if field is not None else {}
+            return status_for(exc), orjson.dumps(error_body(exc.code, exc.message, details)), []
+        return 200, orjson.dumps(body), []
+
+    return handle
 
 
 def quotes_router(service: QuoteService) -> APIRouter:

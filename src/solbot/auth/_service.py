@@ -47,6 +47,10 @@ class UserStore(Protocol):
 
     async def user_named(self, name: str) -> User | None: ...
 
+    async def revoke_tokens(self, user_id: str) -> int:
+        """Revoke every token of the user; how many were revoked."""
+        ...
+
 
 def _bearer(value: str | None) -> str:
     if value is None or not value.strip():
@@ -114,6 +118,16 @@ class AuthService:
         while len(self._remembered) > self._max_remembered:
             self._remembered.popitem(last=False)
         return found[0]
+
+    async def revoke_tokens(self, user_id: str) -> int:
+        """Revoke every token of `user_id`: refused at once here, and by other instances within
+        their `remember_s`."""
+        revoked = await self._store.revoke_tokens(user_id)
+        for token_hash, (user, _until) in list(self._remembered.items()):
+            if user.id == user_id:
+                del self._remembered[token_hash]
+        _log.info("api_tokens_revoked", user_id=user_id, revoked=revoked)
+        return revoked
 
     async def user_for_authorization_header(self, value: str | None) -> User:
         """For the API's dependency: `Authorization: Bearer sbt_...` -> User, else Unauthorized."""

@@ -37,9 +37,12 @@ class LoopLag:
         cutoff = now - (self._window_s if window_s is None else window_s)
         return max((lag for at, lag in self._samples if at >= cutoff), default=0.0)
 
-    def current_s(self) -> float:
-        """The worst lag of the last half second: is the loop late right now?"""
-        return self.recent_max_s(0.5)
+    def sustained_s(self, window_s: float = 1.0) -> float:
+        """The median lag of the last `window_s`: late all the time, not one stall (a GC pause
+        or a slow start-up step) that is already over."""
+        cutoff = time.monotonic() - window_s
+        lags = sorted(lag for at, lag in self._samples if at >= cutoff)
+        return lags[len(lags) // 2] if lags else 0.0
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -50,7 +53,8 @@ class LoopLag:
             self._samples.append((time.monotonic(), lag))
             self.max_lag_s = max(self.max_lag_s, lag)
             if self._gauge is not None:
-                self._gauge.set(lag)
+                # The worst of the last second: a scrape every second sees every stall.
+                self._gauge.set(self.recent_max_s(1.0))
 
     def start(self) -> None:
         if self._task is None:

@@ -28,8 +28,10 @@ class QuoteQuery:
 
 
 def _mint(raw: str | None, field: str) -> str:
-    if raw is None or not raw.strip():
-        raise InvalidRequest(f"{field} is required", code="INVALID_MINT", field=field)
+    if raw is None:
+        raise InvalidRequest(f"{field} is required", code="INVALID_REQUEST", field=field)
+    if not raw.strip():
+        raise InvalidRequest(f"{field} is empty", code="INVALID_MINT", field=field)
     value = resolve_symbol(raw.strip())
     try:
         Pubkey.from_string(value)
@@ -51,6 +53,8 @@ def parse_quote_query(params: Mapping[str, str]) -> QuoteQuery:
         raise InvalidRequest(
             "inputMint and outputMint are the same token", code="SAME_MINT", field="outputMint"
         )
+    if params.get("amount") is None:
+        raise InvalidRequest("amount is required", code="INVALID_REQUEST", field="amount")
     raw_amount = (params.get("amount") or "").strip()
     if not raw_amount.isascii() or not raw_amount.isdigit() or len(raw_amount) > _MAX_AMOUNT_DIGITS:
         raise InvalidRequest(

@@ -84,7 +84,8 @@ async def running_portfolio_bot(
 ) -> AsyncIterator[PortfolioBot]:
     async with (
         build_services(settings) as services,
-        RedisStore.from_url(redis_url) as store,
+        # One event loop runs the simnet and the bots here: a stall must not read as Redis down.
+        RedisStore.from_url(redis_url, op_timeout_s=1.0) as store,
         Cache(
             store,
             config=CacheConfig(prefix=prefix, instance_id=instance),

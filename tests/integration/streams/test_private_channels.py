@@ -66,7 +66,7 @@ async def test_a_bad_token_is_refused(gateway: GatewayFactory, users: Users) -> 
             assert (error["code"], error["id"]) == ("UNAUTHORIZED", 1)
             assert token not in error["message"]
         alice = await users.auth.authenticate(users.alice_token)
-        await users.ledger.users.revoke_tokens(alice.id)
+        await users.auth.revoke_tokens(alice.id)
         await send_json(ws, {"op": "auth", "token": users.alice_token, "id": 2})
         assert (await recv_json(ws))["code"] == "UNAUTHORIZED"
         await send_json(ws, {"op": "subscribe", "channel": "balances", "id": 3})

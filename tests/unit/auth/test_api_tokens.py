@@ -40,6 +40,12 @@ class MemoryUserStore:
     async def user_named(self, name: str) -> User | None:
         return next((u for u in self.users.values() if u.name == name), None)
 
+    async def revoke_tokens(self, user_id: str) -> int:
+        revoked = [h for h, owner in self.tokens.items() if owner == user_id]
+        for token_hash in revoked:
+            del self.tokens[token_hash]
+        return len(revoked)
+
 
 @pytest.fixture
 def store() -> MemoryUserStore:
@@ -191,3 +197,13 @@ async def test_failed_authentications_are_never_remembered(store: MemoryUserStor
         with pytest.raises(Unauthorized):
             await auth.authenticate(wrong)
     assert store.lookups == 3
+
+
+async def test_revoking_through_the_service_takes_effect_at_once(store: MemoryUserStore) -> None:
+    """A token remembered a moment ago is refused as soon as its user's tokens are revoked."""
+    auth = AuthService(store, remember_s=60.0)
+    user, token = await auth.create_user("eve")
+    assert await auth.authenticate(token) == user
+    assert await auth.revoke_tokens(user.id) == 1
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(token)

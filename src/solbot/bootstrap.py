@@ -189,6 +189,7 @@ def _build_executor(
     ledger: Ledger,
     builders: dict[str, SwapBuilder],
     sources: dict[str, QuoteSource],
+    marks: MarkBoard,
 ) -> TradeExecutor:
     poll_s = settings.trade_poll_ms / 1000
     lander = Lander(
@@ -200,7 +201,7 @@ def _build_executor(
     )
     return TradeExecutor(
         rpc=rpc,
-        store=LedgerTradeStore(ledger.trades),
+        store=LedgerTradeStore(ledger.trades, usd_prices=marks.usd_prices),
         builders=builders,
         lander=lander,
         fill_reader=FillReader(rpc, poll_interval_s=min(poll_s, 0.2)),
@@ -249,7 +250,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         wallets = WalletService(Keystore(master_key), ledger.wallets)
         events = InProcessTradeEvents()
         runner = TradeRunner(
-            _build_executor(settings, rpc, pubsub, ledger, builders, sources),
+            _build_executor(settings, rpc, pubsub, ledger, builders, sources, marks),
             ledger.trades,
             wallets,
             events,

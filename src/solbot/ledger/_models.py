@@ -110,6 +110,9 @@ class TradeRow(Base):
     rent_lamports: Mapped[int | None] = mapped_column(sa.BigInteger())
     failed_attempt_fees_lamports: Mapped[int | None] = mapped_column(U64())
     attempt: Mapped[int | None] = mapped_column(sa.Integer())
+    # {"<mint>": "<USD price>"} of the trade's legs (and SOL) when it confirmed: the USD value
+    # of a fill that no stablecoin leg gives (JSON text).
+    fill_usd_prices: Mapped[str | None] = mapped_column(sa.Text())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from solbot.errors import InvalidRequest
@@ -138,6 +140,8 @@ class Trade:
     failed_attempt_fees_lamports: int | None = None
     #: 1, or 2 for the re-quoted attempt
     attempt: int | None = None
+    #: USD price per mint of the legs (and SOL) when the trade confirmed, where known
+    fill_usd_prices: Mapping[str, Decimal] | None = None
 
     @property
     def wallet(self) -> str:

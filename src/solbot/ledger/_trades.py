@@ -22,9 +22,11 @@ about each of its signatures: one confirmed -> CONFIRMED; the block height past 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,6 +64,7 @@ _UPDATABLE = frozenset(
         "rent_lamports",
         "failed_attempt_fees_lamports",
         "attempt",
+        "fill_usd_prices",
         "sent_at",
         "confirmed_at",
     }
@@ -153,6 +156,7 @@ def _trade(row: TradeRow) -> Trade:
         rent_lamports=row.rent_lamports,
         failed_attempt_fees_lamports=row.failed_attempt_fees_lamports,
         attempt=row.attempt,
+        fill_usd_prices=_prices_from_json(row.fill_usd_prices),
         created_at=row.created_at,
         updated_at=row.updated_at,
         sent_at=row.sent_at,
@@ -167,6 +171,17 @@ def _trade(row: TradeRow) -> Trade:
             for s in sorted(row.signatures, key=lambda s: (s.recorded_at, s.signature))
         ),
     )
+
+
+def _prices_from_json(text: str | None) -> dict[str, Decimal] | None:
+    if not text:
+        return None
+    return {mint: Decimal(price) for mint, price in json.loads(text).items()}
+
+
+def prices_to_json(prices: Mapping[str, Decimal]) -> str:
+    """How `fill_usd_prices` is stored: decimal strings, exact."""
+    return json.dumps({mint: str(price) for mint, price in sorted(prices.items())})
 
 
 def _event(row: TradeEventRow) -> TradeEvent:
@@ -307,6 +322,9 @@ class TradeRepository:
         for name in fields.keys() & _U64_FIELDS:
             if fields[name] is not None:
                 _check_u64(name, fields[name])
+        prices = fields.get("fill_usd_prices")
+        if prices is not None and not isinstance(prices, str):
+            fields["fill_usd_prices"] = prices_to_json(prices)
         failure = _failure_for(to, failure)
         async with self._db.writing() as session:
             row = await self._locked(session, trade_id)

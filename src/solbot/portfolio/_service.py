@@ -384,7 +384,12 @@ class PortfolioService:
                 token = token_by_mint(mint)
                 if mint not in decimals and token is not None:
                     decimals[mint] = token.decimals
-        fills = [f for t in trades if (f := fill_from_trade(t, decimals=decimals)) is not None]
+        fills = [
+            f
+            for t in trades
+            if (f := fill_from_trade(t, decimals=decimals, recorded_usd=t.fill_usd_prices))
+            is not None
+        ]
         sol_usd = prices.get(SOL_MINT)
         now_ms = int(self._clock() * 1000)
         since = None if reach is None else datetime.fromtimestamp(now_ms / 1000, tz=UTC) - reach

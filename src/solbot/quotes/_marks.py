@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol
 
 from solbot.domain import KNOWN_TOKENS, token_by_mint
@@ -51,6 +52,12 @@ class MarkBoard:
         if mark is None or self._clock() - mark.at > self._max_age_s:
             return None
         return mark.usd
+
+    def usd_prices(self, mints: Sequence[str]) -> dict[str, Decimal]:
+        """Fresh USD prices of those of `mints` the board knows (exact decimal strings of the
+        oracle's float)."""
+        found = ((mint, self.usd(mint)) for mint in mints)
+        return {mint: Decimal(repr(usd)) for mint, usd in found if usd is not None}
 
     def mark_out(self, input_mint: str, output_mint: str, in_amount: int) -> int | None:
         """What `in_amount` of the input is worth in the output token, or None if unknown."""

@@ -8,7 +8,8 @@ valid block height and the signed bytes; confirmed | failed -> the fill read fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from solders.transaction import VersionedTransaction
@@ -36,6 +37,7 @@ __all__ = [
 #: the cap on a trade's priority fee when the user names none (0.001 SOL)
 DEFAULT_MAX_PRIORITY_FEE_LAMPORTS = 1_000_000
 _MAX_DETAIL = 400
+SOL_MINT = "So11111111111111111111111111111111111111112"
 
 
 def ledger_failure(reason: FailureReason, detail: str | None) -> LedgerFailure:
@@ -142,11 +144,19 @@ def _fields(record: TradeRecord) -> dict[str, Any]:
     return fields
 
 
-class LedgerTradeStore:
-    """`TradeStore` over `ledger.trades`; a lost compare-and-set is `StaleTrade`."""
+UsdPrices = Callable[[Sequence[str]], Mapping[str, Decimal]]
+"""USD prices of the mints it knows a fresh price for (the quotes' oracle board)."""
 
-    def __init__(self, trades: TradeRepository) -> None:
+
+class LedgerTradeStore:
+    """`TradeStore` over `ledger.trades`; a lost compare-and-set is `StaleTrade`.
+
+    With `usd_prices`, a confirmed trade also records what its legs (and SOL) were worth in USD
+    when it landed, so P&L in USD never has to guess a past price."""
+
+    def __init__(self, trades: TradeRepository, *, usd_prices: UsdPrices | None = None) -> None:
         self._trades = trades
+        self._usd_prices = usd_prices
 
     async def transition(self, record: TradeRecord, *, expected: TradeState) -> None:
         failure = (
@@ -164,9 +174,17 @@ class LedgerTradeStore:
                 if record.state is TradeState.SIGNED
                 else None,
                 **_fields(record),
+                **self._fill_prices(record),
             )
         except InvalidTransition as exc:
             raise StaleTrade(exc.message, trade_id=record.trade_id) from None
+
+    def _fill_prices(self, record: TradeRecord) -> dict[str, Any]:
+        if self._usd_prices is None or record.state is not TradeState.CONFIRMED:
+            return {}
+        mints = [record.quote.input_mint, record.quote.output_mint, SOL_MINT]
+        prices = self._usd_prices(mints)
+        return {"fill_usd_prices": dict(prices)} if prices else {}
 
     async def open_trades(self) -> Sequence[TradeRecord]:
         return [

@@ -67,6 +67,10 @@ def trade_json(trade: Trade) -> dict[str, Any]:
             "computeUnitLimit": trade.compute_unit_limit,
             "computeUnitPriceMicroLamports": _amount(trade.compute_unit_price_micro_lamports),
         },
+        # What the legs (and SOL) were worth in USD when the trade landed, where known.
+        "usdPricesAtFill": None
+        if trade.fill_usd_prices is None
+        else {mint: str(price) for mint, price in trade.fill_usd_prices.items()},
         "failure": None
         if trade.failure is None
         else {"code": trade.failure.code, "message": trade.failure.message},

@@ -212,6 +212,23 @@ async def test_full_life_is_recorded_with_an_event_per_transition(
     assert events[-1].details == {"actual_out_amount": "149"}
 
 
+async def test_usd_prices_at_fill_round_trip_exactly(ledger: Ledger, alice: Owner) -> None:
+    """The legs' USD prices recorded at confirmation read back as the same decimals."""
+    from decimal import Decimal
+
+    trade = await _signed(ledger, alice, "prices")
+    await ledger.trades.transition(trade.id, S.SENT)
+    prices = {
+        "So11111111111111111111111111111111111111112": Decimal("147.4821"),
+        "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263": Decimal("0.0000203117"),
+    }
+    confirmed = await ledger.trades.transition(
+        trade.id, S.CONFIRMED, actual_out_amount=1, fill_usd_prices=prices
+    )
+    assert confirmed.fill_usd_prices == prices
+    assert (await ledger.trades.trade(trade.id)).fill_usd_prices == prices
+
+
 async def test_transitions_enforce_the_state_machine(ledger: Ledger, alice: Owner) -> None:
     """A step the machine does not allow is refused and changes nothing, event log included."""
     trade, _ = await ledger.trades.create_trade_idempotent(alice.user.id, "k", alice.request())

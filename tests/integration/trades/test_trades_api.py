@@ -34,6 +34,9 @@ async def test_buy_then_sell_through_the_api_match_the_chain_to_the_base_unit(bo
     assert sol_0 - sol_1 == int(buy["actual"]["inAmount"]) + _lamports_spent(buy)
     assert int(buy["fees"]["baseLamports"]) == 10_000  # user and maker signatures
     assert buy["signature"] and buy["slot"] and buy["confirmedAt"] and buy["sentAt"]
+    # The oracle's USD prices of both legs are recorded at fill, for P&L in USD later.
+    assert set(buy["usdPricesAtFill"]) >= {SOL, USDC}
+    assert float(buy["usdPricesAtFill"][SOL]) > 0
 
     response = await trader.post_trade(trader.swap(USDC, SOL, usdc_1 // 2))
     assert response.status_code == 202, response.text

@@ -288,8 +288,9 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
                 latest_prices=latest_prices,
                 pubsub=pubsub,
                 trade_events=events,
+                ttl_s=settings.portfolio_ttl_s,
                 # Without a shared tier the in-process copy is the only one: keep it as long.
-                l1_ttl_s=2.0 if cache_store is not None else 15.0,
+                l1_ttl_s=2.0 if cache_store is not None else settings.portfolio_ttl_s,
             )
         )
         auth = AuthService(ledger.users)

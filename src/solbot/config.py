@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # Quotes computed at once before new ones are turned away (503 OVERLOADED, Retry-After):
     # past this, everyone would miss the deadline instead of a few being told to come back.
     quote_max_in_flight: Annotated[int, Field(ge=1, le=100_000)] = 256
+    # How long a computed portfolio is served before it is computed again (a trade or a balance
+    # change of the wallet invalidates it at once anyway).
+    portfolio_ttl_s: Annotated[float, Field(gt=0, le=86_400)] = 15.0
     # Trades: how many run at once per instance (one per wallet at a time), how often the same
     # signed bytes are re-sent and the signature status polled, and how long one landing may
     # take before the trade is left open for the sweep to settle.

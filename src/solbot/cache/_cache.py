@@ -26,6 +26,7 @@ failure, the cache runs on L1 plus direct computation meanwhile, and logs once p
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -129,6 +130,19 @@ def _cache_name(key: str) -> str:
     return key.split(":", 1)[0]
 
 
+_STORE_OPS = (
+    "read",
+    "tag_versions",
+    "write",
+    "delete",
+    "acquire_lease",
+    "renew_lease",
+    "release_lease",
+    "bump_tags",
+    "publish",
+)
+
+
 class Cache:
     """`async with Cache(store, config=..., metrics=...) as cache:` then `get_or_set`, `get`,
     `set`, `delete`, `invalidate_tags`. `store=None`: L1 only, same API (one instance)."""
@@ -145,6 +159,12 @@ class Cache:
         self._store = store
         self.config = config = config or CacheConfig()
         self.metrics = metrics or CacheMetrics()
+        commands = getattr(store, "commands", None)  # a RedisStore counts what it sends
+        if isinstance(commands, collections.Counter):
+            for op in _STORE_OPS:
+                self.metrics.redis_commands.labels(op).set_function(
+                    lambda op=op: float(commands[op])  # type: ignore[misc]
+                )
         self._clock = clock
         self._rand01 = rand01
         self._l1 = L1(

@@ -20,6 +20,12 @@ class CacheMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self.redis_commands = Gauge(
+            "solbot_cache_redis_commands",
+            "Redis commands the cache's store has sent, by operation (read when scraped)",
+            ["op"],
+            registry=r,
+        )
         self.requests = Counter(
             "solbot_cache_requests_total",
             "Cache requests by where the answer came from",

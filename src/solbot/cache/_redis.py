@@ -14,6 +14,7 @@ when not even a pong comes back, so a half-open TCP connection is noticed too.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -126,6 +127,8 @@ class RedisStore:
         self._op_timeout_s = op_timeout_s
         self._ping_every_s = ping_every_s
         self._owns_clients = owns_clients
+        #: Redis commands this store sent, by operation: how little a waiting instance costs
+        self.commands: collections.Counter[str] = collections.Counter()
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
         self._bump = redis.register_script(_BUMP_TAGS)
@@ -172,6 +175,7 @@ class RedisStore:
         await self.aclose()
 
     async def _call(self, what: str, awaitable: Any) -> Any:
+        self.commands[what] += 1
         try:
             async with asyncio.timeout(self._op_timeout_s):
                 return await awaitable

@@ -29,7 +29,12 @@ from solbot.execution import FillReader, Lander, TradeExecutor
 from solbot.keystore import Keystore, WalletService, load_master_key
 from solbot.ledger import Ledger
 from solbot.ops import LoopLag, Metrics, get_logger
-from solbot.portfolio import CacheLatestPrices, PortfolioService, build_portfolio_service
+from solbot.portfolio import (
+    CacheLatestPrices,
+    HoldingsReader,
+    PortfolioService,
+    build_portfolio_service,
+)
 from solbot.quotes import (
     GuardedSource,
     MarkBoard,
@@ -53,7 +58,7 @@ from solbot.resilience import (
     Transition,
 )
 from solbot.rpc import PubSubClient, RpcClient
-from solbot.streams import PricePublisher, StreamHub
+from solbot.streams import BalancePublisher, PricePublisher, StreamHub
 from solbot.trading import (
     InProcessTradeEvents,
     LedgerTradeStore,
@@ -304,6 +309,9 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         await hub.start()
         stack.push_async_callback(hub.stop)
         events.subscribe(hub.on_trade_event)
+        balances = BalancePublisher(hub, HoldingsReader(rpc).read)
+        events.subscribe(balances.on_trade_event)
+        stack.push_async_callback(balances.aclose)
 
         async def remember_price(mint: str, price: str, source: str, slot: int | None) -> None:
             await latest_prices.put(mint, price, source=source, slot=slot)

@@ -9,6 +9,7 @@
 Protocol: `_protocol.py` and CONTRACT.md; fan-out and slow-client policy: `_hub.py`, `_client.py`.
 """
 
+from solbot.streams._balances import BalancePublisher
 from solbot.streams._hub import Authenticator, StreamHub, WalletLookup
 from solbot.streams._limits import StreamLimits
 from solbot.streams._metrics import EventLoopLagMonitor, StreamMetrics
@@ -19,6 +20,7 @@ from solbot.streams._server import STREAM_PATH, StreamServer, tune_gc
 __all__ = [
     "STREAM_PATH",
     "Authenticator",
+    "BalancePublisher",
     "Channel",
     "ErrorCode",
     "EventLoopLagMonitor",

@@ -221,14 +221,15 @@ async def test_stale_value_is_served_at_once_while_one_instance_refreshes(
 ) -> None:
     """Past its TTL, within grace: every request gets the old value now; one refresh runs."""
     a, b = await cluster.instance("a"), await cluster.instance("b")
-    calls, compute = counting(delay_s=0.3)
+    # The refresh takes 1 s; "at once" is well under it, with room for a busy machine.
+    calls, compute = counting(delay_s=1.0)
     assert await a.get_or_set("k:1", compute, ttl=0.2, grace=10) == 1
     await asyncio.sleep(0.25)
     started = time.monotonic()
     results = await asyncio.gather(
         *(c.get_or_set("k:1", compute, ttl=0.2, grace=10) for c in (a, b) for _ in range(50))
     )
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.5
     assert results == [1] * 100
     stale = sum(
         _sample(c, "solbot_cache_requests_total", cache="k", result="stale") for c in (a, b)
@@ -238,7 +239,7 @@ async def test_stale_value_is_served_at_once_while_one_instance_refreshes(
     async def refreshed() -> bool:
         return bool(await b.get("k:1") == 2)
 
-    await eventually(refreshed, within_s=2.0)
+    await eventually(refreshed, within_s=3.0)
     assert len(calls) == 2
 
 

@@ -223,7 +223,7 @@ async def test_hanging_sources_end_at_the_deadline() -> None:
     started = time.perf_counter()
     with pytest.raises(AllSourcesFailed) as failure:
         await aggregator.quote(QUERY, Deadline.after(0.3))
-    assert time.perf_counter() - started < 0.35
+    assert time.perf_counter() - started < 0.3 + 0.1  # the contract: deadline + 100 ms
     assert set(_statuses(failure.value.outcomes).values()) == {"timeout"}
 
 
@@ -271,7 +271,7 @@ async def test_a_source_ignoring_cancellation_does_not_hold_the_answer() -> None
     )
     started = time.perf_counter()
     result = await aggregator.quote(QUERY, Deadline.after(0.4))
-    assert time.perf_counter() - started < 0.45
+    assert time.perf_counter() - started < 0.4 + 0.1  # the contract: deadline + 100 ms
     assert result.best.quote.source == "dflow"
     assert _statuses(result.outcomes)["jupiter"] == "timeout"
 

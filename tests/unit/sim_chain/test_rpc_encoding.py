@@ -6,12 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from solders.keypair import Keypair
 
-from solbot.sim.rpc._encoding import (
-    b58decode,
-    b58encode,
-    transaction_error_message,
-    ui_amount_string,
-)
+from solbot.sim.chain._spl import ui_amount_string
+from solbot.sim.rpc._encoding import b58decode, b58encode, transaction_error_message
 
 
 @given(st.binary(max_size=200))

@@ -35,6 +35,7 @@ from solbot.sim.chain._spl import (
     mint_account,
     parse_compute_budget,
     token_account,
+    ui_amount_string,
 )
 
 __all__ = [
@@ -84,17 +85,9 @@ class TokenBalance:
                 "amount": str(self.amount),
                 "decimals": self.decimals,
                 "uiAmount": ui if self.amount else None,
-                "uiAmountString": _ui_string(self.amount, self.decimals),
+                "uiAmountString": ui_amount_string(self.amount, self.decimals),
             },
         }
-
-
-def _ui_string(amount: int, decimals: int) -> str:
-    if decimals == 0:
-        return str(amount)
-    whole, frac = divmod(amount, 10**decimals)
-    frac_s = str(frac).rjust(decimals, "0").rstrip("0")
-    return f"{whole}.{frac_s}" if frac_s else str(whole)
 
 
 @dataclass(slots=True)

@@ -209,3 +209,12 @@ def decode_mint(account: Account | None) -> Mint | None:
         return Mint.from_bytes(data[:MINT_LEN])
     except ValueError:
         return None
+
+
+def ui_amount_string(amount: int, decimals: int) -> str:
+    """`uiAmountString` as the RPC shows it: the exact decimal, no trailing zeros."""
+    if decimals == 0:
+        return str(amount)
+    whole, frac = divmod(amount, 10**decimals)
+    frac_s = str(frac).rjust(decimals, "0").rstrip("0")
+    return f"{whole}.{frac_s}" if frac_s else str(whole)

@@ -17,9 +17,17 @@ from solders.hash import Hash
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.token.state import Mint, TokenAccount, TokenAccountState
+from solders.token.state import TokenAccountState
 from solders.transaction import VersionedTransaction
 
+from solbot.sim.chain._spl import (
+    SYSTEM_PROGRAM_ID,
+    TOKEN_2022_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+    decode_mint,
+    decode_token_account,
+    ui_amount_string,
+)
 from solbot.sim.rpc._errors import INVALID_PARAMS, RpcError, invalid_params
 
 __all__ = [
@@ -35,17 +43,11 @@ __all__ = [
     "parse_signature",
     "transaction_error_message",
     "transaction_json",
-    "ui_amount_string",
 ]
 
 Commitment = Literal["processed", "confirmed", "finalized"]
 
-TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-TOKEN_2022_PROGRAM_ID = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
-SYSTEM_PROGRAM_ID = Pubkey.from_string("11111111111111111111111111111111")
 TOKEN_PROGRAM_NAMES = {TOKEN_PROGRAM_ID: "spl-token", TOKEN_2022_PROGRAM_ID: "spl-token-2022"}
-TOKEN_ACCOUNT_LEN = 165
-MINT_LEN = 82
 
 # Agave's limits (rpc.rs, sdk packet.rs)
 MAX_BASE58_ACCOUNT_BYTES = 128
@@ -149,14 +151,6 @@ def parse_hash(value: Any) -> Hash:
 # ---- accounts ---------------------------------------------------------------------------------
 
 
-def ui_amount_string(amount: int, decimals: int) -> str:
-    if decimals == 0:
-        return str(amount)
-    whole, frac = divmod(amount, 10**decimals)
-    frac_s = str(frac).rjust(decimals, "0").rstrip("0")
-    return f"{whole}.{frac_s}" if frac_s else str(whole)
-
-
 def _token_amount(amount: int, decimals: int) -> dict[str, Any]:
     return {
         "amount": str(amount),
@@ -164,32 +158,6 @@ def _token_amount(amount: int, decimals: int) -> dict[str, Any]:
         "uiAmount": amount / 10**decimals,
         "uiAmountString": ui_amount_string(amount, decimals),
     }
-
-
-def decode_token_account(account: Account | None) -> TokenAccount | None:
-    if account is None or account.owner not in TOKEN_PROGRAM_NAMES:
-        return None
-    data = bytes(account.data)
-    if len(data) < TOKEN_ACCOUNT_LEN:
-        return None
-    if len(data) > TOKEN_ACCOUNT_LEN and data[TOKEN_ACCOUNT_LEN] != 2:
-        return None
-    try:
-        return TokenAccount.from_bytes(data[:TOKEN_ACCOUNT_LEN])
-    except ValueError:
-        return None
-
-
-def decode_mint(account: Account | None) -> Mint | None:
-    if account is None or account.owner not in TOKEN_PROGRAM_NAMES:
-        return None
-    data = bytes(account.data)
-    if len(data) < MINT_LEN or len(data) == TOKEN_ACCOUNT_LEN:
-        return None
-    try:
-        return Mint.from_bytes(data[:MINT_LEN])
-    except ValueError:
-        return None
 
 
 def _state_name(state: TokenAccountState) -> str:

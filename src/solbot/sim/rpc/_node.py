@@ -34,6 +34,7 @@ from solbot.sim.chain import (
     SimulationResult,
     TransactionRecord,
 )
+from solbot.sim.chain._spl import decode_mint, decode_token_account, ui_amount_string
 from solbot.sim.faults import FaultBook
 from solbot.sim.rpc._encoding import (
     TOKEN_PROGRAM_NAMES,
@@ -43,8 +44,6 @@ from solbot.sim.rpc._encoding import (
     commitment_of,
     config_at,
     data_slice_of,
-    decode_mint,
-    decode_token_account,
     decode_transaction,
     parse_hash,
     parse_pubkey,
@@ -52,7 +51,6 @@ from solbot.sim.rpc._encoding import (
     transaction_error_message,
     transaction_json,
     transaction_version,
-    ui_amount_string,
 )
 from solbot.sim.rpc._errors import (
     INTERNAL_ERROR,

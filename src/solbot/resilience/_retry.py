@@ -10,6 +10,8 @@ but the three interlock and the result is longer than this loop and harder to re
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -133,8 +135,8 @@ def retry_after_from_headers(headers: Mapping[str, str], *, now_unix: float) -> 
         try:
             value = float(reset)
         except ValueError:
-            value = None
-        if value is not None:
+            value = math.nan
+        if math.isfinite(value):
             # Unix seconds as documented; a small number is some gateway's "seconds from now".
             return max(0.0, value - now_unix if value >= _UNIX_2001 else value)
     retry_after = headers.get("retry-after")
@@ -142,5 +144,10 @@ def retry_after_from_headers(headers: Mapping[str, str], *, now_unix: float) -> 
         try:
             return max(0.0, float(retry_after))
         except ValueError:
-            return None  # an HTTP date: rare from JSON APIs; the backoff applies instead
+            pass
+        try:  # the other standard form: an HTTP date
+            when = email.utils.parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - now_unix)
     return None

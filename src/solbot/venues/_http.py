@@ -9,7 +9,6 @@ layer: an adapter makes exactly one attempt.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import math
 import time
@@ -23,6 +22,7 @@ from pydantic import SecretStr
 from solbot import __version__
 from solbot.config import Settings
 from solbot.errors import RateLimited, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
+from solbot.resilience import retry_after_from_headers
 from solbot.venues._parse import Malformed
 
 __all__ = ["Clock", "VenueHttp", "build_http_client", "retry_after_s"]
@@ -31,8 +31,6 @@ Clock = Callable[[], float]
 
 # Past this a venue's message is noise in an exception; the body is never needed whole.
 _MAX_MESSAGE_CHARS = 200
-# Below this an x-ratelimit-reset value is a number of seconds, not a unix time.
-_UNIX_TIME_FLOOR = 1_000_000_000
 
 
 def build_http_client(
@@ -75,26 +73,7 @@ def retry_after_s(headers: httpx.Headers, now_s: float) -> float | None:
     Jupiter sends `x-ratelimit-reset` as unix seconds; others send the standard `Retry-After`
     (seconds or an HTTP date).
     """
-    reset = headers.get("x-ratelimit-reset")
-    if reset is not None:
-        try:
-            value = float(reset)
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value):
-            return max(0.0, value - now_s) if value >= _UNIX_TIME_FLOOR else max(0.0, value)
-    retry_after = headers.get("retry-after")
-    if retry_after is not None:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(retry_after)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - now_s)
-    return None
+    return retry_after_from_headers(headers, now_unix=now_s)
 
 
 class VenueHttp:

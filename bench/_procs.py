@@ -352,21 +352,26 @@ async def _run_simnet(args: argparse.Namespace) -> None:
 async def _run_proxy(args: argparse.Namespace) -> None:
     from fastapi import FastAPI
 
-    # The same outbound client the bot builds (httpx over its aiohttp transport, same pool
-    # size), so the comparison is of the aggregation, not of two HTTP client stacks.
+    # The same outbound session the bot's venue adapters use (aiohttp, same pool size), so the
+    # comparison is of the aggregation, not of two HTTP client stacks.
     from solbot.config import load_settings
     from solbot.ops import AsgiServer
-    from solbot.venues import build_http_client
+    from solbot.venues import build_venue_session
 
-    client = build_http_client(
-        load_settings(quote_deadline_ms=2000), max_connections=400, max_keepalive_connections=200
-    )
+    client = build_venue_session(load_settings(quote_deadline_ms=2000), max_connections=400)
     upstream = args.upstream.rstrip("/") + "/quote"
     app = FastAPI()
 
     @app.get("/v1/quote")
     async def quote(request: Request) -> Response:
-        answer = await client.get(upstream, params=request.query_params)
+        answer = await client.request(
+            "GET",
+            upstream,
+            params=list(request.query_params.multi_items()),
+            content=None,
+            headers={"accept": "application/json"},
+            timeout_s=2.0,
+        )
         return Response(
             answer.content, answer.status_code, media_type="application/json; charset=utf-8"
         )

@@ -154,9 +154,9 @@ async def _bot(args: argparse.Namespace) -> None:
                 wallets=services.ledger.wallets,
                 trades=services.ledger.trades,
                 jupiter=JupiterClient(
-                    services.http, settings.jupiter_url, price_url=settings.jupiter_price_url
+                    services.venues, settings.jupiter_url, price_url=settings.jupiter_price_url
                 ),
-                pyth=PythClient(services.http, settings.pyth_url),
+                pyth=PythClient(services.venues, settings.pyth_url),
                 pubsub=services.pubsub,
                 trade_events=services.trade_events,
             )

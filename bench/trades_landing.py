@@ -32,7 +32,7 @@ from solbot.execution import Landed, Lander, TradeExecutor, TradeRecord, TradeSt
 from solbot.execution._model import OPEN_STATES
 from solbot.rpc import PubSubClient, RpcClient
 from solbot.sim import Simnet
-from solbot.venues import JupiterClient
+from solbot.venues import AiohttpVenueSession, JupiterClient
 
 SOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -92,10 +92,11 @@ async def run(trades: int, slot_ms: int, drop_rate: float) -> list[dict[str, obj
             signer = _Signer(Keypair.from_bytes(bytes(keys["wallets"][0]["keypair"])))
             async with (
                 httpx.AsyncClient(timeout=10) as http,
+                AiohttpVenueSession() as venue_http,
                 PubSubClient(endpoints.ws_url) as pubsub,
             ):
                 rpc = RpcClient(http, endpoints.rpc_url)
-                jupiter = JupiterClient(http, f"{endpoints.venues_url}/jupiter/swap/v1")
+                jupiter = JupiterClient(venue_http, f"{endpoints.venues_url}/jupiter/swap/v1")
                 lander = Lander(
                     rpc, pubsub, rebroadcast_interval_s=0.5, poll_interval_s=0.2, final_check_s=3
                 )

@@ -66,7 +66,15 @@ from solbot.trading import (
     TradeRunner,
     TradeService,
 )
-from solbot.venues import DFlowClient, HashflowClient, JupiterClient, PythClient, build_http_client
+from solbot.venues import (
+    DFlowClient,
+    HashflowClient,
+    JupiterClient,
+    PythClient,
+    VenueSession,
+    build_http_client,
+    build_venue_session,
+)
 
 __all__ = ["Services", "build_app", "build_services"]
 
@@ -84,7 +92,8 @@ class _PriceClients:
 class Services:
     settings: Settings
     metrics: Metrics
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # JSON-RPC and the SSE price stream
+    venues: VenueSession  # the venue adapters' HTTP
     rpc: RpcClient
     redis: Any | None
     quotes: QuoteService
@@ -118,7 +127,7 @@ def _log_transition(transition: Transition) -> None:
 
 def _build_quotes(
     settings: Settings,
-    http: httpx.AsyncClient,
+    http: VenueSession,
     rpc: RpcClient,
     redis: Any | None,
     metrics: Metrics,
@@ -221,6 +230,8 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
     async with contextlib.AsyncExitStack() as stack:
         http = build_http_client(settings, max_connections=400, max_keepalive_connections=200)
         stack.push_async_callback(http.aclose)
+        venues = build_venue_session(settings, max_connections=400)
+        stack.push_async_callback(venues.aclose)
         redis: Any | None = None
         if settings.redis_url is not None:
             import redis.asyncio as redis_asyncio
@@ -248,7 +259,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             PubSubClient(settings.rpc_ws_url, connect_timeout_s=5.0)
         )
         quotes, builders, sources, prices = _build_quotes(
-            settings, http, rpc, redis, metrics, loop_lag, marks
+            settings, venues, rpc, redis, metrics, loop_lag, marks
         )
         marks_task = asyncio.create_task(refresh_marks(marks, prices.pyth), name="oracle-marks")
         stack.push_async_callback(_cancel, marks_task)
@@ -332,6 +343,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             settings=settings,
             metrics=metrics,
             http=http,
+            venues=venues,
             rpc=rpc,
             redis=redis,
             quotes=quotes,

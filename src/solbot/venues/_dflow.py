@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from solbot.domain import QuoteRequest, RouteLeg, SwapMode, SwapTransaction, VenueQuote
 from solbot.errors import NoRoute, UpstreamError
-from solbot.venues._http import Clock, VenueHttp
+from solbot.venues._http import Clock, VenueAnswer, VenueHttp, VenueSession
 from solbot.venues._parse import (
     Malformed,
     count_hops,
@@ -39,7 +39,7 @@ class DFlowClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: VenueSession,
         base_url: str,
         *,
         api_key: SecretStr | None = None,
@@ -146,9 +146,9 @@ class DFlowClient:
             raw=quote,
         )
 
-    def _error(self, response: httpx.Response) -> UpstreamError:
+    def _error(self, response: VenueAnswer) -> UpstreamError:
         code, message = _error_fields(response)
-        if response.status_code == httpx.codes.BAD_REQUEST and code in _NO_ROUTE_CODES:
+        if response.status_code == HTTPStatus.BAD_REQUEST and code in _NO_ROUTE_CODES:
             return NoRoute(
                 f"{self.name} found no route: {self._venue.redact(message or code)}",
                 source=self.name,
@@ -170,7 +170,7 @@ def _leg(leg: Any) -> RouteLeg:
     )
 
 
-def _error_fields(response: httpx.Response) -> tuple[str | None, str | None]:
+def _error_fields(response: VenueAnswer) -> tuple[str | None, str | None]:
     """(code, msg) of a DFlow error body `{"code": "<snake_case>", "msg": "..."}`."""
     try:
         body = response.json()

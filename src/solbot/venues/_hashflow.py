@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from solbot.domain import QuoteRequest, RouteLeg, SwapMode, SwapTransaction, VenueQuote
 from solbot.errors import NoRoute, UpstreamError, UpstreamRejected, UpstreamUnavailable
-from solbot.venues._http import Clock, VenueHttp
+from solbot.venues._http import Clock, VenueAnswer, VenueHttp, VenueSession
 from solbot.venues._parse import (
     Malformed,
     decode_base64,
@@ -58,7 +58,7 @@ class HashflowClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: VenueSession,
         base_url: str,
         *,
         api_key: SecretStr | None = None,
@@ -224,15 +224,15 @@ class HashflowClient:
             raw=answer,
         )
 
-    def _error(self, response: httpx.Response, body: Any) -> UpstreamError:
+    def _error(self, response: VenueAnswer, body: Any) -> UpstreamError:
         message = _error_message(body)
         lowered = (message or "").lower()
         text = self._venue.redact(message or "no reason given")
         status = response.status_code
-        if status == httpx.codes.TOO_MANY_REQUESTS or _says(lowered, _RATE_LIMIT_MESSAGES):
+        if status == HTTPStatus.TOO_MANY_REQUESTS or _says(lowered, _RATE_LIMIT_MESSAGES):
             return self._venue.rate_limited(response, message)
         # A 5xx is an outage whatever its message says: the breaker must see it as one.
-        if status >= httpx.codes.INTERNAL_SERVER_ERROR:
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             return self._venue.status_error(response, message)
         if _says(lowered, _NO_ROUTE_MESSAGES):
             return NoRoute(f"{self.name} found no maker: {text}", source=self.name, status=status)
@@ -289,7 +289,7 @@ def _lenient_int(obj: Mapping[str, Any], key: str) -> int | None:
         return None
 
 
-def _lenient_json(response: httpx.Response) -> Any:
+def _lenient_json(response: VenueAnswer) -> Any:
     try:
         return response.json()
     except ValueError:

@@ -1,9 +1,14 @@
 """The HTTP shell every venue adapter shares: one attempt, its timeout, and the error mapping.
 
-Each call is bounded twice: httpx's own `Timeout` (connect, read, write, pool) and an overall
-`asyncio.timeout`, because httpx's read timeout is per chunk and a server that trickles bytes
-would otherwise hold the call past its budget. Retries, breakers and hedging live above this
-layer: an adapter makes exactly one attempt.
+Venue calls go through a `VenueSession` (a port): in production `AiohttpVenueSession`, aiohttp's
+client used directly. It was httpx over httpx-aiohttp's transport; a profile of `/v1/quote` under
+load put about a quarter of the bot's CPU in httpx's own layer (request and URL models, cookie
+extraction, response streaming) on top of the aiohttp work underneath, so the hot path skips it.
+httpx stays for the JSON-RPC client and the SSE price stream (`build_http_client`).
+
+Each call is bounded twice: the client's own timeout and an overall `asyncio.timeout`, because a
+read timeout is per chunk and a server that trickles bytes would otherwise hold the call past its
+budget. Retries, breakers and hedging live above this layer: an adapter makes exactly one attempt.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Protocol
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from pydantic import SecretStr
@@ -25,12 +33,158 @@ from solbot.errors import RateLimited, UpstreamRejected, UpstreamTimeout, Upstre
 from solbot.resilience import retry_after_from_headers
 from solbot.venues._parse import Malformed
 
-__all__ = ["Clock", "VenueHttp", "build_http_client", "retry_after_s"]
+__all__ = [
+    "AiohttpVenueSession",
+    "Clock",
+    "QueryParams",
+    "VenueAnswer",
+    "VenueHttp",
+    "VenueSession",
+    "VenueTransportError",
+    "build_http_client",
+    "build_venue_session",
+    "retry_after_s",
+]
 
 Clock = Callable[[], float]
+QueryParams = Mapping[str, str] | Sequence[tuple[str, str]]  # pairs when a key repeats
 
 # Past this a venue's message is noise in an exception; the body is never needed whole.
 _MAX_MESSAGE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class VenueAnswer:
+    """A venue's whole answer: status, headers (looked up case-insensitively), body bytes."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON (ValueError when it is not JSON)."""
+        return json.loads(self.content)
+
+
+class VenueTransportError(Exception):
+    """No answer came back: refused, reset, a broken or undecodable response. `kind` names the
+    failure (a class name, never the request: a request can hold our API key)."""
+
+    def __init__(self, kind: str, *, decoding: bool = False) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.decoding = decoding
+
+
+class VenueSession(Protocol):
+    """The port venue adapters send through: one request, one whole answer, or an exception
+    (`TimeoutError` past `timeout_s`, `VenueTransportError` when no answer came back)."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryParams | None,
+        content: bytes | None,
+        headers: Mapping[str, str],
+        timeout_s: float,
+    ) -> VenueAnswer: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpVenueSession:
+    """`VenueSession` over one aiohttp `ClientSession` with an explicit pool.
+
+    No cookie jar (venues are called with keys, not sessions), no proxy variables from the
+    environment (Settings is the only reader of the environment), no redirects followed.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 400,
+        keepalive_s: float = 30.0,
+        connect_timeout_s: float = 2.0,
+    ) -> None:
+        self._max_connections = max_connections
+        self._keepalive_s = keepalive_s
+        self._connect_timeout_s = connect_timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Created at first use: an aiohttp session belongs to the loop it was made on.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self._max_connections,
+                    keepalive_timeout=self._keepalive_s,
+                    ttl_dns_cache=60,
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                headers={"user-agent": f"solbot/{__version__}"},
+                trust_env=False,
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryParams | None,
+        content: bytes | None,
+        headers: Mapping[str, str],
+        timeout_s: float,
+    ) -> VenueAnswer:
+        timeout = aiohttp.ClientTimeout(
+            total=timeout_s, connect=min(timeout_s, self._connect_timeout_s)
+        )
+        try:
+            async with self._open().request(
+                method,
+                url,
+                params=params,
+                data=content,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+                return VenueAnswer(response.status, response.headers, body)
+        except aiohttp.ClientPayloadError as exc:
+            raise VenueTransportError(type(exc).__name__, decoding=True) from None
+        except aiohttp.ClientError as exc:
+            # aiohttp's own timeouts are TimeoutErrors too: they pass through untouched.
+            raise VenueTransportError(type(exc).__name__) from None
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> AiohttpVenueSession:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+
+def build_venue_session(settings: Settings, *, max_connections: int = 400) -> AiohttpVenueSession:
+    """The one session the venue adapters share; the caller owns it and closes it (`aclose`)."""
+    deadline_s = settings.quote_deadline_ms / 1000
+    return AiohttpVenueSession(
+        max_connections=max_connections, connect_timeout_s=min(deadline_s, 2.0)
+    )
 
 
 def build_http_client(
@@ -41,11 +195,11 @@ def build_http_client(
     keepalive_expiry_s: float = 30.0,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """The one outbound HTTP client the venue adapters share, with explicit pool and timeouts.
+    """The httpx client for JSON-RPC and the SSE price stream, with explicit pool and timeouts.
 
-    The default timeout is the quote deadline (each adapter call passes its own, shorter one).
+    The default timeout is the quote deadline (each call passes its own, shorter one).
     `trust_env=False`: Settings is the only reader of the environment, so no proxy variable
-    silently reroutes venue traffic. The caller owns the client and closes it (`aclose`).
+    silently reroutes traffic. The caller owns the client and closes it (`aclose`).
     """
     deadline_s = settings.quote_deadline_ms / 1000
     limits = httpx.Limits(
@@ -54,8 +208,8 @@ def build_http_client(
         keepalive_expiry=keepalive_expiry_s,
     )
     if transport is None:
-        # httpx's API over aiohttp's connection handling: the same client code, about a third
-        # of the per-request CPU of httpcore's anyio path (measured in bench/RESULTS-quotes.md).
+        # httpx's API over aiohttp's connection handling: about a third of the per-request CPU
+        # of httpcore's anyio path.
         transport = AiohttpTransport(limits=limits, trust_env=False)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(deadline_s, connect=min(deadline_s, 2.0)),
@@ -67,7 +221,7 @@ def build_http_client(
     )
 
 
-def retry_after_s(headers: httpx.Headers, now_s: float) -> float | None:
+def retry_after_s(headers: Mapping[str, str], now_s: float) -> float | None:
     """Seconds until a rate-limited venue takes requests again, if it says.
 
     Jupiter sends `x-ratelimit-reset` as unix seconds; others send the standard `Retry-After`
@@ -81,7 +235,7 @@ class VenueHttp:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: VenueSession,
         *,
         source: str,
         api_key: SecretStr | None = None,
@@ -106,9 +260,9 @@ class VenueHttp:
         url: str,
         *,
         timeout_s: float,
-        params: Any = None,
+        params: QueryParams | None = None,
         json_body: Mapping[str, Any] | None = None,
-    ) -> httpx.Response:
+    ) -> VenueAnswer:
         """One request, aborted at `timeout_s`; transport failures mapped onto solbot.errors."""
         if not timeout_s > 0 or not math.isfinite(timeout_s):
             raise ValueError("timeout_s must be a positive number of seconds")
@@ -128,23 +282,22 @@ class VenueHttp:
                     params=params,
                     content=content,
                     headers=headers,
-                    timeout=httpx.Timeout(timeout_s),
+                    timeout_s=timeout_s,
                 )
-        except (TimeoutError, httpx.TimeoutException):
-            # `from None`: the httpx exception holds the request, and the request our key.
+        except TimeoutError:
             raise UpstreamTimeout(
                 f"{self.source} did not answer within {timeout_s:.3f} s",
                 source=self.source,
                 timeout_s=timeout_s,
             ) from None
-        except httpx.TransportError as exc:
+        except VenueTransportError as exc:
+            if exc.decoding:
+                raise self.malformed("an undecodable body") from None
             raise UpstreamUnavailable(
-                f"{self.source} is unreachable ({type(exc).__name__})", source=self.source
+                f"{self.source} is unreachable ({exc.kind})", source=self.source
             ) from None
-        except httpx.DecodingError:
-            raise self.malformed("an undecodable body") from None
 
-    def json(self, response: httpx.Response) -> Any:
+    def json(self, response: VenueAnswer) -> Any:
         """The body as JSON; a body that is not JSON is a malformed answer."""
         try:
             return json.loads(response.content)
@@ -168,7 +321,7 @@ class VenueHttp:
                 text = text.replace(secret, "[redacted]")
         return text[:_MAX_MESSAGE_CHARS]
 
-    def rate_limited(self, response: httpx.Response, message: str | None = None) -> RateLimited:
+    def rate_limited(self, response: VenueAnswer, message: str | None = None) -> RateLimited:
         wait = retry_after_s(response.headers, self.clock())
         if wait is None:
             wait = self._default_retry_after_s
@@ -181,7 +334,7 @@ class VenueHttp:
         )
 
     def status_error(
-        self, response: httpx.Response, message: str | None = None, venue_code: str | None = None
+        self, response: VenueAnswer, message: str | None = None, venue_code: str | None = None
     ) -> UpstreamUnavailable | UpstreamRejected:
         """The generic meaning of a non-2xx status, for answers no venue rule recognised."""
         status = response.status_code
@@ -189,13 +342,13 @@ class VenueHttp:
         context: dict[str, Any] = {"status": status}
         if venue_code is not None:
             context["venue_code"] = self.redact(venue_code)
-        if status == httpx.codes.TOO_MANY_REQUESTS:
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
             return self.rate_limited(response, message)
-        if status >= httpx.codes.INTERNAL_SERVER_ERROR:
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             return UpstreamUnavailable(
                 f"{self.source} failed with HTTP {status}{text}", source=self.source, **context
             )
-        if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
+        if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
             return UpstreamRejected(
                 f"{self.source} refused our credentials (HTTP {status}){text}",
                 source=self.source,

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from solbot.domain import QuoteRequest, RouteLeg, SwapMode, SwapTransaction, VenueQuote
 from solbot.errors import NoRoute, UpstreamError, UpstreamRejected
-from solbot.venues._http import Clock, VenueHttp
+from solbot.venues._http import Clock, VenueAnswer, VenueHttp, VenueSession
 from solbot.venues._parse import (
     Malformed,
     count_hops,
@@ -56,7 +56,7 @@ class JupiterClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: VenueSession,
         base_url: str,
         *,
         price_url: str | None = None,
@@ -219,9 +219,9 @@ class JupiterClient:
             compute_unit_limit=opt_int(swap, "computeUnitLimit"),
         )
 
-    def _error(self, response: httpx.Response) -> UpstreamError:
+    def _error(self, response: VenueAnswer) -> UpstreamError:
         code, message = _error_fields(response)
-        if response.status_code == httpx.codes.BAD_REQUEST and code in _NO_ROUTE_CODES:
+        if response.status_code == HTTPStatus.BAD_REQUEST and code in _NO_ROUTE_CODES:
             return NoRoute(
                 f"{self.name} found no route: {self._venue.redact(message or code)}",
                 source=self.name,
@@ -250,7 +250,7 @@ def _leg(step: Any) -> RouteLeg:
     )
 
 
-def _error_fields(response: httpx.Response) -> tuple[str | None, str | None]:
+def _error_fields(response: VenueAnswer) -> tuple[str | None, str | None]:
     """(errorCode, message) of a Jupiter error body, whichever of its shapes (§2.5) it has."""
     try:
         body = response.json()

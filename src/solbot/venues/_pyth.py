@@ -11,13 +11,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from http import HTTPStatus
 from typing import Any
-
-import httpx
 
 from solbot.domain import KNOWN_TOKENS, QuoteRequest, SwapMode, Token, VenueQuote
 from solbot.errors import NoRoute, UpstreamError
-from solbot.venues._http import Clock, VenueHttp
+from solbot.venues._http import Clock, VenueAnswer, VenueHttp, VenueSession
 from solbot.venues._parse import Malformed, opt_int, req_list, req_mapping, req_str
 
 __all__ = ["PythClient", "PythPrice"]
@@ -57,7 +56,7 @@ class PythClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: VenueSession,
         base_url: str,
         *,
         tokens: Iterable[Token] = KNOWN_TOKENS,
@@ -167,9 +166,9 @@ class PythClient:
             raw=body,
         )
 
-    def _error(self, response: httpx.Response) -> UpstreamError:
+    def _error(self, response: VenueAnswer) -> UpstreamError:
         message = response.text.strip() or None
-        if response.status_code == httpx.codes.NOT_FOUND:
+        if response.status_code == HTTPStatus.NOT_FOUND:
             return NoRoute(
                 f"{self.name} does not know the feed: {self._venue.redact(message or '')}",
                 source=self.name,

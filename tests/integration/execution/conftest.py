@@ -16,7 +16,7 @@ from solbot.config import SimnetSettings
 from solbot.execution import FillReader, Lander, TradeExecutor
 from solbot.rpc import PubSubClient, RpcClient
 from solbot.sim import Simnet
-from solbot.venues import JupiterClient
+from solbot.venues import AiohttpVenueSession, JupiterClient
 from tests.integration.execution._fakes import InMemoryTradeStore, KeypairSigner, SourceRequoter
 
 SOL = "So11111111111111111111111111111111111111112"
@@ -87,10 +87,11 @@ async def _world(simnet: Simnet) -> AsyncIterator[World]:
     keypair = Keypair.from_bytes(bytes(keys["wallets"][0]["keypair"]))
     async with (
         httpx.AsyncClient(timeout=10) as http,
+        AiohttpVenueSession() as venue_http,
         PubSubClient(endpoints.ws_url, connect_timeout_s=2.0) as pubsub,
     ):
         rpc = RpcClient(http, endpoints.rpc_url, timeout_s=3.0)
-        jupiter = JupiterClient(http, f"{endpoints.venues_url}/jupiter/swap/v1")
+        jupiter = JupiterClient(venue_http, f"{endpoints.venues_url}/jupiter/swap/v1")
         store = InMemoryTradeStore()
         lander = Lander(
             rpc,

@@ -97,9 +97,9 @@ async def running_portfolio_bot(
             wallets=services.ledger.wallets,
             trades=services.ledger.trades,
             jupiter=JupiterClient(
-                services.http, settings.jupiter_url, price_url=settings.jupiter_price_url
+                services.venues, settings.jupiter_url, price_url=settings.jupiter_price_url
             ),
-            pyth=PythClient(services.http, settings.pyth_url),
+            pyth=PythClient(services.venues, settings.pyth_url),
             pubsub=services.pubsub,
             trade_events=services.trade_events,
             ttl_s=60.0,  # so that only an invalidation can make a read fresh within a test

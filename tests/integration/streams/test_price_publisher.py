@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from solbot.domain import KNOWN_TOKENS
 from solbot.ops import AsgiServer
 from solbot.streams import PricePublisher
-from solbot.venues import JupiterClient
+from solbot.venues import AiohttpVenueSession, JupiterClient
 from tests.integration.streams.conftest import SOL, GatewayFactory, recv_json, subscribe
 
 SOL_FEED = KNOWN_TOKENS[0].pyth_feed_id
@@ -43,10 +43,10 @@ async def test_jupiter_prices_stand_in_while_hermes_is_down(
 ) -> None:
     """With Hermes refusing the stream, Jupiter Price v3 is polled and its prices published."""
     venues = simnet.endpoints.venues_url
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient() as http, AiohttpVenueSession() as venue_http:
         fault = await http.put(f"{venues}/admin/faults", json={"pyth": {"error_rate": 1.0}})
         assert fault.status_code == 200, fault.text
-        jupiter = JupiterClient(http, f"{venues}/jupiter/swap/v1")
+        jupiter = JupiterClient(venue_http, f"{venues}/jupiter/swap/v1")
         async with gateway() as gw:
             publisher = PricePublisher(
                 gw.hub,

@@ -1,16 +1,10 @@
-"""Venue adapters over httpx's own transport seam: `httpx.MockTransport` answers in-process."""
+"""Venue adapters over the `VenueSession` port, answered in-process by a test's handler."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
 import pytest
 
-from solbot.config import load_settings
-from solbot.venues import build_http_client
-
-from .support import FakeClock, Handler, HttpFactory
+from .support import FakeClock, Handler, HandlerSession, HttpFactory
 
 
 @pytest.fixture
@@ -19,16 +13,10 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def http_factory() -> AsyncIterator[HttpFactory]:
-    """Shared clients as production builds them, each answered by a test's handler."""
-    clients: list[httpx.AsyncClient] = []
-    settings = load_settings()
+def http_factory() -> HttpFactory:
+    """A session per handler: what the adapter sends reaches the handler, its answer returns."""
 
-    def make(handler: Handler) -> httpx.AsyncClient:
-        client = build_http_client(settings, transport=httpx.MockTransport(handler))
-        clients.append(client)
-        return client
+    def make(handler: Handler) -> HandlerSession:
+        return HandlerSession(handler)
 
-    yield make
-    for client in clients:
-        await client.aclose()
+    return make

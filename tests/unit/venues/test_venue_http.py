@@ -28,6 +28,7 @@ from solbot.venues import (
     HashflowClient,
     JupiterClient,
     PythClient,
+    VenueSession,
     build_http_client,
     retry_after_s,
 )
@@ -38,7 +39,7 @@ from .support import Handler, HttpFactory, json_response
 REQUEST = QuoteRequest(SOL, USDC, 100_000_000, user_public_key=USER)
 SECRET = "sk-live-DO-NOT-LEAK-4f9c2e"
 
-ClientFactory = Callable[[httpx.AsyncClient], QuoteSource]
+ClientFactory = Callable[[VenueSession], QuoteSource]
 KEYED_CLIENTS: dict[str, ClientFactory] = {
     "jupiter": lambda http: JupiterClient(
         http, "https://j.test/swap/v1", api_key=SecretStr(SECRET)
@@ -91,18 +92,12 @@ async def test_a_trickling_body_is_aborted_at_the_overall_timeout(
 
 
 async def test_every_request_carries_an_explicit_timeout(http_factory: HttpFactory) -> None:
-    """httpx gets the call's timeout_s for connect, read, write and pool."""
-    seen: list[httpx.Request] = []
+    """The session is handed the call's own timeout_s with every request."""
+    session = http_factory(lambda request: json_response(200, JUPITER_QUOTE_DOCS))
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return json_response(200, JUPITER_QUOTE_DOCS)
+    await JupiterClient(session, "https://j.test/swap/v1").quote(REQUEST, 0.75)
 
-    await JupiterClient(http_factory(handler), "https://j.test/swap/v1").quote(REQUEST, 0.75)
-
-    assert seen[0].extensions["timeout"] == dict.fromkeys(
-        ("connect", "read", "write", "pool"), 0.75
-    )
+    assert session.timeouts_s == [0.75]
 
 
 @pytest.mark.parametrize(

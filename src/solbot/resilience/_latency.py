@@ -39,11 +39,15 @@ def _percentile(ordered: list[float], q: float) -> float:
 
 
 class _Window:
-    __slots__ = ("_sorted_ok", "samples")
+    __slots__ = ("_sorted_ok", "hedge", "samples")
 
     def __init__(self, max_samples: int) -> None:
         self.samples: deque[tuple[float, float, bool]] = deque(maxlen=max_samples)
         self._sorted_ok: list[float] | None = None
+        # (computed at, (floor, cap, min_samples), delay): the hedge delay is read on every
+        # quote and every record invalidates the sorted list, so it is recomputed at most
+        # every `hedge_refresh_s` instead of sorting the window per request.
+        self.hedge: tuple[float, tuple[float, float, int], float] | None = None
 
     def sorted_ok(self) -> list[float]:
         if self._sorted_ok is None:
@@ -58,11 +62,17 @@ class LatencyTracker:
     """Rolling latency windows keyed by source, on an injected clock."""
 
     def __init__(
-        self, *, window_s: float = 60.0, max_samples: int = 512, clock: Clock = monotonic
+        self,
+        *,
+        window_s: float = 60.0,
+        max_samples: int = 512,
+        hedge_refresh_s: float = 0.25,
+        clock: Clock = monotonic,
     ) -> None:
-        if window_s <= 0 or max_samples < 1:
-            raise ValueError("need window_s > 0 and max_samples >= 1")
+        if window_s <= 0 or max_samples < 1 or hedge_refresh_s < 0:
+            raise ValueError("need window_s > 0, max_samples >= 1 and hedge_refresh_s >= 0")
         self._window_s = window_s
+        self._hedge_refresh_s = hedge_refresh_s
         self._max_samples = max_samples
         self._clock = clock
         self._windows: dict[str, _Window] = {}
@@ -106,16 +116,25 @@ class LatencyTracker:
     ) -> float:
         """How long to give `source` before hedging: its recent p95, clamped to [floor, cap].
 
-        With fewer than `min_samples` successes the p95 means little, so the cap is used.
+        With fewer than `min_samples` successes the p95 means little, so the cap is used. The
+        answer is at most `hedge_refresh_s` old.
         """
         window = self._windows.get(source)
         if window is None:
             return cap_s
+        now = self._clock()
+        policy = (floor_s, cap_s, min_samples)
+        cached = window.hedge
+        if cached is not None and cached[1] == policy and now - cached[0] < self._hedge_refresh_s:
+            return cached[2]
         self._prune(window)
         ordered = window.sorted_ok()
         if len(ordered) < min_samples:
-            return cap_s
-        return min(cap_s, max(floor_s, _percentile(ordered, 0.95)))
+            delay = cap_s
+        else:
+            delay = min(cap_s, max(floor_s, _percentile(ordered, 0.95)))
+        window.hedge = (now, policy, delay)
+        return delay
 
     def _prune(self, window: _Window) -> None:
         horizon = self._clock() - self._window_s

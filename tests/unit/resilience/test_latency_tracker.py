@@ -88,3 +88,17 @@ def test_hedge_delay_without_enough_samples_is_the_cap(clock: ManualClock) -> No
         tracker.record("jupiter", 0.01)
     assert tracker.hedge_delay("jupiter") == 0.3
     assert tracker.hedge_delay("never-called") == 0.3
+
+
+def test_hedge_delay_is_recomputed_at_most_every_refresh_interval(clock: ManualClock) -> None:
+    """Read on every quote, the hedge delay is not re-sorted per call: new samples show once
+    `hedge_refresh_s` has passed since it was last computed."""
+    tracker = LatencyTracker(hedge_refresh_s=0.25, clock=clock)
+    for _ in range(100):
+        tracker.record("jupiter", 0.08)
+    assert tracker.hedge_delay("jupiter") == 0.08
+    for _ in range(400):
+        tracker.record("jupiter", 0.2)
+    assert tracker.hedge_delay("jupiter") == 0.08  # within the refresh interval
+    clock.advance(0.25)
+    assert tracker.hedge_delay("jupiter") == 0.2

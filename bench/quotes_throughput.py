@@ -1,10 +1,10 @@
 """Issue 3 (3): `/v1/quote` throughput of one bot instance against a bare pass-through proxy.
 
 Four processes: the simnet (child), the bot (`python -m solbot serve`, child; generous rate
-limits, 2000 ms deadline, no Redis), the proxy (child: FastAPI + uvicorn/httptools/uvloop + an
-httpx client with the bot's pool and timeout, forwarding `GET /v1/quote` to the simnet's Jupiter
-`GET /quote` and returning its body) and this load generator. Both servers run one process with
-one event loop, as one bot instance does.
+limits, 2000 ms deadline, no Redis), the proxy (child: FastAPI + uvicorn/httptools/uvloop + the
+venue session the bot's adapters send through, `solbot.venues.build_venue_session`, same pool,
+forwarding `GET /v1/quote` to the simnet's Jupiter `GET /quote` and returning its body) and this
+load generator. Both servers run one process with one event loop, as one bot instance does.
 
 At each concurrency level, each server in turn gets `--warmup` s of load, then `--seconds` s of
 a closed loop: N keep-alive connections, each sending its next request as soon as the previous

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from solbot.domain import QuoteRequest, QuoteSource, VenueQuote
 from solbot.errors import (
@@ -91,7 +92,11 @@ class GuardedSource:
         self.latency = latency
         self._metrics = metrics
         self._clock = clock
-        metrics.circuit_state.labels(self.name).set(int(breaker.state))
+        # Labelled children bound once: `labels()` is a locked dict lookup, paid per call else.
+        self._duration_metric = metrics.upstream_duration.labels(self.name)
+        self._circuit_metric = metrics.circuit_state.labels(self.name)
+        self._requests_metric: dict[str, Any] = {}
+        self._circuit_metric.set(int(breaker.state))
 
     async def quote(
         self,
@@ -184,13 +189,18 @@ class GuardedSource:
         elapsed_s = self._clock() - started
         if timed:
             self.latency.record(self.name, elapsed_s, ok=ok)
-            self._metrics.upstream_duration.labels(self.name).observe(elapsed_s)
+            self._duration_metric.observe(elapsed_s)
         self._count(status)
         self._sync_gauge()
         return SourceOutcome(self.name, status, latency_ms=elapsed_s * 1000, reason=reason)
 
     def _count(self, status: str) -> None:
-        self._metrics.upstream_requests.labels(self.name, status).inc()
+        counter = self._requests_metric.get(status)
+        if counter is None:
+            counter = self._requests_metric[status] = self._metrics.upstream_requests.labels(
+                self.name, status
+            )
+        counter.inc()
 
     def _sync_gauge(self) -> None:
-        self._metrics.circuit_state.labels(self.name).set(int(self.breaker.state))
+        self._circuit_metric.set(int(self.breaker.state))

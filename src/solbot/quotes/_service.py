@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -45,8 +46,14 @@ class QuoteFailed(SolbotError):
         self.retry_after_s = retry_after_s
 
 
-def _iso(unix_s: float) -> str:
+@functools.lru_cache(maxsize=64)
+def _iso_second(unix_s: int) -> str:
     return dt.datetime.fromtimestamp(unix_s, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso(unix_s: float) -> str:
+    # Second resolution: every answer within one second shares the formatted string.
+    return _iso_second(int(unix_s))
 
 
 class QuoteService:

@@ -32,9 +32,10 @@ from solbot.venues import (
     build_http_client,
     retry_after_s,
 )
+from solbot.venues._http import VenueHttp
 
 from .bodies import JUPITER_QUOTE_DOCS, SOL, USDC, USER
-from .support import Handler, HttpFactory, json_response
+from .support import Handler, HandlerSession, HttpFactory, json_response
 
 REQUEST = QuoteRequest(SOL, USDC, 100_000_000, user_public_key=USER)
 SECRET = "sk-live-DO-NOT-LEAK-4f9c2e"
@@ -270,3 +271,13 @@ async def test_rejected_answers_are_not_retryable(http_factory: HttpFactory) -> 
         await client.quote(REQUEST, 1.0)
 
     assert not isinstance(caught.value, UpstreamUnavailable)
+
+
+def test_json_bodies_keep_every_digit_of_long_integers() -> None:
+    """The fast parser turns integers past 64 bits into floats; such bodies take the exact one."""
+    venue = VenueHttp(HandlerSession(lambda r: json_response(200, "{}")), source="jupiter")
+    exact = venue.parse_json(b'{"a": 123456789012345678901234567890, "b": "x", "c": 0.1}')
+    assert exact == {"a": 123456789012345678901234567890, "b": "x", "c": 0.1}
+    assert venue.parse_json(b'{"a": 18446744073709551615}') == {"a": 18446744073709551615}
+    with pytest.raises(UpstreamRejected):
+        venue.parse_json(b"{not json")

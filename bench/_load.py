@@ -33,14 +33,16 @@ PAIRS: tuple[tuple[str, str, int], ...] = (
 SLIPPAGE_BPS = 50
 
 
-def quote_params(rng: random.Random | None) -> dict[str, str]:
+def quote_params(
+    rng: random.Random | None, pairs: tuple[tuple[str, str, int], ...] = PAIRS
+) -> dict[str, str]:
     """One quote request: a random pair and a random amount (0.5x..1.5x its typical size), so
     no two requests are alike and single flight never merges them. `rng=None` gives the same
     request every time (the case single flight exists for)."""
     if rng is None:
         input_mint, output_mint, amount = PAIRS[0]
     else:
-        input_mint, output_mint, typical = rng.choice(PAIRS)
+        input_mint, output_mint, typical = rng.choice(pairs)
         amount = rng.randrange(typical // 2, typical * 3 // 2)
     return {
         "inputMint": input_mint,

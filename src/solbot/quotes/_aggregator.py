@@ -17,6 +17,7 @@ import asyncio
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from solbot.domain import QuoteRequest, VenueQuote
 from solbot.errors import NoRoute, SolbotError
@@ -99,11 +100,16 @@ class QuoteAggregator:
         )
         wanted = [name for name in query.sources if name in self._sources]
         tasks: dict[str, asyncio.Task[SourceOutcome]] = {}
-        primary_trouble = asyncio.Event()
+        # A bare future rather than an Event: waiting on an Event needs a task of its own.
+        primary_trouble: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def trouble_seen() -> None:
+            if not primary_trouble.done():
+                primary_trouble.set_result(None)
 
         def start(name: str) -> None:
             if name in wanted and name not in tasks:
-                on_trouble = primary_trouble.set if name == PRIMARY else None
+                on_trouble = trouble_seen if name == PRIMARY else None
                 tasks[name] = asyncio.create_task(
                     self._sources[name].quote(request, deadline, on_trouble=on_trouble),
                     name=f"quote-{name}",
@@ -149,7 +155,7 @@ class QuoteAggregator:
         tasks: dict[str, asyncio.Task[SourceOutcome]],
         query: QuoteQuery,
         deadline: Deadline,
-        trouble: asyncio.Event,
+        trouble: asyncio.Future[None],
         board_mark: int | None,
     ) -> bool:
         """Whether Jupiter's answer, by the hedge delay, is good enough to skip the fallbacks.
@@ -158,13 +164,8 @@ class QuoteAggregator:
         if primary is None:
             return False
         hedge_s = min(self._latency.hedge_delay(PRIMARY), self._budget(deadline))
-        trouble_seen = asyncio.ensure_future(trouble.wait())
-        try:
-            await asyncio.wait(
-                {primary, trouble_seen}, timeout=hedge_s, return_when="FIRST_COMPLETED"
-            )
-        finally:
-            trouble_seen.cancel()
+        watched: set[asyncio.Future[Any]] = {primary, trouble}
+        await asyncio.wait(watched, timeout=hedge_s, return_when="FIRST_COMPLETED")
         if not primary.done():
             return False
         outcome = primary.result()

@@ -2,10 +2,14 @@
 
 A message is published once (numbered, stored as the stream's last value, shared over Redis when
 configured), turned into one complete WebSocket frame, and that same `bytes` object is written to
-the transport of every local subscriber in one synchronous loop: no per-message task, no await,
-no per-client copy. A client whose transport is full gets its frames coalesced in its own queue
-(see `StreamClient`); one that overflows or lags too long is closed with 1013 and never slows the
-others down.
+the transport of every local subscriber: no per-message task, no await, no per-client copy. The
+writes go out in slices of `StreamLimits.fanout_slice` per event-loop turn (the first slice in the
+publisher's own turn): a write costs ~10 us of mostly kernel time, so handing one price to 5,000
+subscribers in a single callback held the loop ~70 ms, and a burst of such messages well over
+100 ms, stalling pings, handshakes and every other stream. Queued fan-outs run oldest first, so
+each client still receives its frames in publication order. A client whose transport is full gets
+its frames coalesced in its own queue (see `StreamClient`); one that overflows or lags too long is
+closed with 1013 and never slows the others down.
 """
 
 from __future__ import annotations
@@ -94,13 +98,37 @@ class _Topic:
     def __init__(self, name: str, channel: Channel, active: bool) -> None:
         self.name = name
         self.channel = channel
-        self.subscribers: dict[StreamClient, None] = {}
+        # client -> the stream's seq when it joined: its snapshot covers every message up to
+        # it, so a fan-out still under way for an older message skips it (no duplicate).
+        self.subscribers: dict[StreamClient, int] = {}
         # field (mint; "" for a price) -> (seq, frame): what a new subscriber gets at once.
         self.last: dict[str, tuple[int, bytes]] = {}
         self.seq = 0
         self.active = active
         self.activating: asyncio.Future[None] | None = None
         self.idle_since = 0.0
+
+
+class _Fanout:
+    """One message on its way to the clients its stream had when it was published."""
+
+    __slots__ = ("clients", "coalesce_key", "frame", "next", "seq", "started", "topic")
+
+    def __init__(
+        self,
+        topic: _Topic,
+        seq: int,
+        frame: bytes,
+        coalesce_key: str | None,
+        clients: tuple[StreamClient, ...],
+    ) -> None:
+        self.topic = topic
+        self.seq = seq
+        self.frame = frame
+        self.coalesce_key = coalesce_key
+        self.clients = clients
+        self.next = 0  # index of the first client not handled yet
+        self.started = time.perf_counter()
 
 
 def _last_mode(channel: Channel) -> str:
@@ -150,6 +178,8 @@ class StreamHub:
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_queue_sample = 0.0
+        self._fanouts: deque[_Fanout] = deque()
+        self._drain_handle: asyncio.Handle | None = None
         self._all_gone = asyncio.Event()
         self._all_gone.set()
         m = self.metrics
@@ -167,6 +197,10 @@ class StreamHub:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="stream-sweep")
 
     async def stop(self) -> None:
+        if self._drain_handle is not None:
+            self._drain_handle.cancel()
+            self._drain_handle = None
+        self._fanouts.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -253,15 +287,51 @@ class StreamHub:
         if channel is not Channel.TRADES:
             topic.last[field] = (seq, frame)
             coalesce_key = f"{topic.name}|{field}"
-        subscribers = topic.subscribers
-        if not subscribers:
+        if not topic.subscribers:
             return
-        started = time.perf_counter()
+        self._fanouts.append(_Fanout(topic, seq, frame, coalesce_key, tuple(topic.subscribers)))
+        if self._drain_handle is None:
+            self._drain()  # nothing queued ahead: the first slice goes out in this turn
+        else:
+            # A publisher faster than the fan-outs: finish the oldest here, in its own turn,
+            # rather than queue without bound (back-pressure, as a synchronous fan-out had).
+            limit = self.limits.max_queued_fanouts
+            while len(self._fanouts) > limit:
+                self._fan_out(self.limits.fanout_slice)
+
+    def _drain(self) -> None:
+        """One slice of the queued fan-outs; the rest in a later turn of the loop."""
+        self._drain_handle = None
+        self._fan_out(self.limits.fanout_slice)
+        if self._fanouts:
+            self._drain_handle = asyncio.get_running_loop().call_soon(self._drain)
+
+    def _fan_out(self, budget: int) -> None:
+        """Up to `budget` clients of the queued fan-outs, oldest message first."""
+        queue = self._fanouts
+        while queue and budget > 0:
+            fanout = queue[0]
+            budget -= self._fan_out_slice(fanout, budget)
+            if fanout.next >= len(fanout.clients):
+                queue.popleft()
+                self._fanout_duration.observe(time.perf_counter() - fanout.started)
+
+    def _fan_out_slice(self, fanout: _Fanout, budget: int) -> int:
+        start = fanout.next
+        end = min(start + budget, len(fanout.clients))
+        fanout.next = end
+        subscribers = fanout.topic.subscribers
+        seq = fanout.seq
+        frame = fanout.frame
+        coalesce_key = fanout.coalesce_key
         written = 0
         coalesced = 0
         overflowed: list[StreamClient] | None = None
         max_pending = self.limits.max_pending_frames
-        for client in tuple(subscribers):
+        for client in fanout.clients[start:end]:
+            joined = subscribers.get(client)
+            if joined is None or joined >= seq:
+                continue  # left since it was published, or came back and had it in its snapshot
             if not client.paused:
                 client.write(frame)
                 written += 1
@@ -274,13 +344,13 @@ class StreamHub:
                 overflowed.append(client)
             elif client.coalesced != before:
                 coalesced += 1
-        self._sent[channel].inc(written)
+        self._sent[fanout.topic.channel].inc(written)
         if coalesced:
             self._coalesced.inc(coalesced)
         if overflowed:
             for client in overflowed:
                 self._close_slow(client, "queue overflow")
-        self._fanout_duration.observe(time.perf_counter() - started)
+        return end - start
 
     # ---- connections ------------------------------------------------------------------------
 
@@ -497,7 +567,7 @@ class StreamHub:
         gauge = self._subscriptions[op.channel]
         max_pending = self.limits.max_pending_frames
         for topic in topics:
-            topic.subscribers[client] = None
+            topic.subscribers[client] = topic.seq
             gauge.inc()
             for field_name, (_seq, frame) in topic.last.items():
                 if not client.send(frame, f"{topic.name}|{field_name}", max_pending):
@@ -524,7 +594,7 @@ class StreamHub:
         for name in names:
             client.subscriptions.discard(name)
             topic = self._topics.get(name)
-            if topic is not None and topic.subscribers.pop(client, 0) is None:
+            if topic is not None and topic.subscribers.pop(client, None) is not None:
                 self._subscriptions[topic.channel].dec()
                 if not topic.subscribers:
                     topic.idle_since = now

@@ -28,6 +28,14 @@ class StreamLimits:
     max_invalid_frames: int = 10
     # A lagging client: non-coalescable frames queued at most, and how long it may lag at all.
     max_pending_frames: int = 256
+    # Writes of one fan-out per event-loop turn: a message for 5,000 subscribers is handed out
+    # in slices that let pings, handshakes, timers and other streams run in between (a write
+    # costs ~10 us, so a slice holds the loop a few ms, not the 50-100 ms of the whole fan-out).
+    fanout_slice: int = 500
+    # Fan-outs waiting for their turn; beyond this a new message completes the queue in the
+    # publisher's own turn, so a publisher faster than the CPU is slowed down (as when the
+    # fan-out was fully synchronous) instead of growing the queue without bound.
+    max_queued_fanouts: int = 256
     slow_client_timeout_s: float = 10.0
     # The transport's buffer above which a client counts as lagging (kernel buffer comes first).
     write_buffer_high: int = 64 * 1024

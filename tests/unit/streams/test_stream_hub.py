@@ -163,7 +163,7 @@ async def test_trade_events_are_published_to_the_wallets_trade_stream(clock: Clo
     client = hub.connect(connection)
     wallet = "A1iceWa11et1111111111111111111111111111111"
     topic = hub._topic(f"trades:{wallet}")
-    topic.subscribers[client] = None
+    topic.subscribers[client] = topic.seq  # joined now: gets every later event
     hub.on_trade_event(f"wallet:{wallet}", {"tradeId": "t-1", "status": "confirmed"})
     for _ in range(3):
         await asyncio.sleep(0)
@@ -173,3 +173,87 @@ async def test_trade_events_are_published_to_the_wallets_trade_stream(clock: Clo
         wallet,
         {"tradeId": "t-1", "status": "confirmed"},
     )
+
+
+async def _price_subscribers(hub: StreamHub, count: int) -> list[FakeConnection]:
+    return [(await _subscribed(hub, SOL))[1] for _ in range(count)]
+
+
+async def test_a_fanout_hands_out_one_slice_per_loop_turn(clock: Clock) -> None:
+    """A message for more clients than `fanout_slice` reaches them a slice per loop turn, the
+    first slice at once: no single callback writes to every subscriber."""
+    hub = _hub(clock, fanout_slice=2)
+    connections = await _price_subscribers(hub, 5)
+    await hub.publish_price(SOL, "1", "pyth", 1)
+    reached = [sum(1 for c in connections if c.frames)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+        reached.append(sum(1 for c in connections if c.frames))
+    assert reached == [2, 4, 5, 5]
+    assert hub.metrics.messages_sent.labels("prices")._value.get() == 5
+
+
+async def test_sliced_fanouts_keep_each_clients_frames_in_publication_order(clock: Clock) -> None:
+    """Messages published while a fan-out is under way queue behind it: every client still
+    receives seq 1, 2, 3 in order, across streams too."""
+    hub = _hub(clock, fanout_slice=3)
+    connections = [(await _subscribed(hub, SOL, USDC))[1] for _ in range(4)]
+    await hub.publish_price(SOL, "1", "pyth", 1)
+    await hub.publish_price(USDC, "1", "pyth", 1)
+    await hub.publish_price(SOL, "2", "pyth", 2)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    for connection in connections:
+        assert [(m["mint"], m["seq"]) for m in connection.messages()] == [
+            (SOL, 1),
+            (USDC, 1),
+            (SOL, 2),
+        ]
+
+
+async def test_a_client_leaving_during_a_sliced_fanout_gets_nothing_more(clock: Clock) -> None:
+    """A client closed or disconnected before its slice is skipped."""
+    hub = _hub(clock, fanout_slice=1)
+    await _subscribed(hub, SOL)
+    closed, closed_connection = await _subscribed(hub, SOL)
+    gone, gone_connection = await _subscribed(hub, SOL)
+    await hub.publish_price(SOL, "1", "pyth", 1)
+    hub.close(closed, 1000, "bye")
+    hub.disconnected(gone)
+    for _ in range(4):
+        await asyncio.sleep(0)
+    assert closed_connection.frames == [] and close_code(closed_connection) == 1000
+    assert gone_connection.frames == []
+
+
+async def test_a_client_back_during_a_sliced_fanout_gets_the_price_once(clock: Clock) -> None:
+    """A client that leaves and subscribes again before its slice has the message in its
+    snapshot: the fan-out under way does not send it a second time."""
+    hub = _hub(clock, fanout_slice=1)
+    await _price_subscribers(hub, 4)  # ahead of it: its slice comes four turns later
+    client, connection = await _subscribed(hub, SOL)
+    await hub.publish_price(SOL, "1", "pyth", 1)
+    hub.receive(client, orjson.dumps({"op": "unsubscribe", "channel": "prices", "assets": [SOL]}))
+    while client.ops_running:
+        await asyncio.sleep(0)
+    hub.receive(client, orjson.dumps({"op": "subscribe", "channel": "prices", "assets": [SOL]}))
+    for _ in range(6):
+        await asyncio.sleep(0)
+    kinds = [(m["type"], m.get("seq")) for m in connection.messages()]
+    assert kinds == [("unsubscribed", None), ("subscribed", None), ("price", 1)]
+
+
+async def test_a_backlog_of_fanouts_past_its_bound_is_finished_by_the_publisher(
+    clock: Clock,
+) -> None:
+    """Beyond `max_queued_fanouts` waiting messages, publishing completes the oldest in its own
+    turn: a publisher faster than the CPU is slowed down instead of queueing without bound."""
+    hub = _hub(clock, fanout_slice=1, max_queued_fanouts=2)
+    connections = await _price_subscribers(hub, 3)
+    for i in range(1, 5):
+        await hub.publish_price(SOL, str(i), "pyth", i)
+    assert len(hub._fanouts) <= 2
+    for _ in range(10):
+        await asyncio.sleep(0)
+    for connection in connections:
+        assert [m["seq"] for m in connection.messages()] == [1, 2, 3, 4]

@@ -158,10 +158,16 @@ def analyse(result: LoadTestResult, failed_thresholds: Sequence[str] = ()) -> li
             )
         else:
             cpu_text = f"only {cpu:.0%}" if cpu is not None else "not reported"
+            # Lag far above what the CPU explains: the work comes in lumps. The loop is not idle
+            # in between; single callbacks hold it for the whole lag.
             out.append(
                 f"Event-loop lag passed 100 ms ({lag_ms:.0f} ms) {where}, {lagging.t} s in, while "
-                f"server CPU was {cpu_text}: the gateway's loop was blocked (a synchronous call, "
-                f"a long collection, or the process waiting for a CPU), not busy."
+                f"server CPU was {cpu_text}: the gateway's loop was blocked by long single "
+                f"callbacks (one fan-out to thousands of clients, a burst handled in one turn, "
+                f"a long collection, a slow /metrics render, a synchronous call) or was waiting "
+                f"for a CPU. Moderate CPU with this lag means lumpy work, not spare capacity: "
+                f"find the callback that runs ~{lag_ms:.0f} ms (py-spy dump during a stall, "
+                f"loop.slow_callback_duration) and split it."
             )
     elif cores_busy:
         row = cores_busy[0]

@@ -28,6 +28,7 @@ class LoopLag:
         self._samples: deque[tuple[float, float]] = deque(maxlen=1024)
         self._task: asyncio.Task[None] | None = None
         self.max_lag_s = 0.0  # the worst since start
+        self._sustained: tuple[float, float, float] | None = None  # (window, computed at, median)
 
     def recent_max_s(self, window_s: float | None = None) -> float:
         """The worst lag seen in the last `window_s` (default: the monitor's window)."""
@@ -39,10 +40,17 @@ class LoopLag:
 
     def sustained_s(self, window_s: float = 1.0) -> float:
         """The median lag of the last `window_s`: late all the time, not one stall (a GC pause
-        or a slow start-up step) that is already over."""
-        cutoff = time.monotonic() - window_s
+        or a slow start-up step) that is already over. Read per request, so it is computed
+        once per new sample (every `interval_s`), not per call."""
+        now = time.monotonic()
+        cached = self._sustained
+        if cached is not None and cached[0] == window_s and now - cached[1] < self._interval_s:
+            return cached[2]
+        cutoff = now - window_s
         lags = sorted(lag for at, lag in self._samples if at >= cutoff)
-        return lags[len(lags) // 2] if lags else 0.0
+        median = lags[len(lags) // 2] if lags else 0.0
+        self._sustained = (window_s, now, median)
+        return median
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -59,6 +60,8 @@ _QUEUE_SAMPLE_EVERY_S = 5.0
 _IDLE_TOPIC_LINGER_S = 5.0
 _MAX_IDLE_PRIVATE_TOPICS = 50_000
 _BUS_TIMEOUT_S = 10.0
+# Queued fan-outs looked at when writing to a client: its frames of those go out in one write.
+_MERGE_LOOKAHEAD = 16
 
 
 class _HasId(Protocol):
@@ -112,7 +115,7 @@ class _Topic:
 class _Fanout:
     """One message on its way to the clients its stream had when it was published."""
 
-    __slots__ = ("clients", "coalesce_key", "frame", "next", "seq", "started", "topic")
+    __slots__ = ("clients", "coalesce_key", "frame", "next", "seq", "served", "started", "topic")
 
     def __init__(
         self,
@@ -128,7 +131,27 @@ class _Fanout:
         self.coalesce_key = coalesce_key
         self.clients = clients
         self.next = 0  # index of the first client not handled yet
+        # Clients an older fan-out already handed this frame to, in the same write as its own.
+        self.served: set[StreamClient] | None = None
         self.started = time.perf_counter()
+
+
+def _due_later(client: StreamClient, later: list[_Fanout]) -> list[_Fanout] | None:
+    """The queued fan-outs that still owe `client` their frame, marked as handed out."""
+    due: list[_Fanout] | None = None
+    for fanout in later:
+        joined = fanout.topic.subscribers.get(client)
+        if joined is None or joined >= fanout.seq:
+            continue
+        served = fanout.served
+        if served is None:
+            served = fanout.served = set()
+        elif client in served:
+            continue
+        served.add(client)
+        due = due or []
+        due.append(fanout)
+    return due
 
 
 def _last_mode(channel: Channel) -> str:
@@ -311,12 +334,16 @@ class StreamHub:
         queue = self._fanouts
         while queue and budget > 0:
             fanout = queue[0]
-            budget -= self._fan_out_slice(fanout, budget)
+            later = list(itertools.islice(queue, 1, 1 + _MERGE_LOOKAHEAD))
+            budget -= self._fan_out_slice(fanout, budget, later)
             if fanout.next >= len(fanout.clients):
                 queue.popleft()
                 self._fanout_duration.observe(time.perf_counter() - fanout.started)
 
-    def _fan_out_slice(self, fanout: _Fanout, budget: int) -> int:
+    def _fan_out_slice(self, fanout: _Fanout, budget: int, later: list[_Fanout]) -> int:
+        """The next `budget` clients of `fanout`. A client also due messages queued behind it
+        (`later`) gets them now, in the same write: a send costs ~10 us of kernel time whatever
+        its size, and a burst of popular prices reaches mostly the same clients."""
         start = fanout.next
         end = min(start + budget, len(fanout.clients))
         fanout.next = end
@@ -324,27 +351,44 @@ class StreamHub:
         seq = fanout.seq
         frame = fanout.frame
         coalesce_key = fanout.coalesce_key
+        served = fanout.served
         written = 0
+        merged: dict[Channel, int] | None = None
         coalesced = 0
         overflowed: list[StreamClient] | None = None
         max_pending = self.limits.max_pending_frames
         for client in fanout.clients[start:end]:
+            if served is not None and client in served:
+                continue
             joined = subscribers.get(client)
             if joined is None or joined >= seq:
                 continue  # left since it was published, or came back and had it in its snapshot
+            due = _due_later(client, later) if later else None
             if not client.paused:
-                client.write(frame)
+                if due:
+                    client.write(b"".join([frame, *(f.frame for f in due)]))
+                    merged = merged or {}
+                    for f in due:
+                        merged[f.topic.channel] = merged.get(f.topic.channel, 0) + 1
+                else:
+                    client.write(frame)
                 written += 1
                 continue
             if client.closing:
                 continue
             before = client.coalesced
-            if not client.enqueue(frame, coalesce_key, max_pending):
+            fits = client.enqueue(frame, coalesce_key, max_pending)
+            for f in due or ():
+                fits = client.enqueue(f.frame, f.coalesce_key, max_pending) and fits
+            if not fits:
                 overflowed = overflowed or []
                 overflowed.append(client)
             elif client.coalesced != before:
-                coalesced += 1
+                coalesced += client.coalesced - before
         self._sent[fanout.topic.channel].inc(written)
+        if merged:
+            for channel, count in merged.items():
+                self._sent[channel].inc(count)
         if coalesced:
             self._coalesced.inc(coalesced)
         if overflowed:

@@ -40,11 +40,20 @@ class FakeConnection:
         return 0
 
     def messages(self) -> list[dict[str, object]]:
-        # Our frames are short: 2-byte header for < 126 bytes, 4 bytes up to 64 KiB.
+        # One write may carry several frames. Ours are short: a 2-byte header for < 126 bytes,
+        # 4 bytes (a 16-bit length) up to 64 KiB.
         out = []
-        for frame in self.frames:
-            offset = 2 if frame[1] < 126 else 4
-            out.append(orjson.loads(frame[offset:]))
+        for written in self.frames:
+            at = 0
+            while at < len(written):
+                size = written[at + 1]
+                if size < 126:
+                    at += 2
+                else:
+                    size = int.from_bytes(written[at + 2 : at + 4], "big")
+                    at += 4
+                out.append(orjson.loads(written[at : at + size]))
+                at += size
         return out
 
 
@@ -257,3 +266,39 @@ async def test_a_backlog_of_fanouts_past_its_bound_is_finished_by_the_publisher(
         await asyncio.sleep(0)
     for connection in connections:
         assert [m["seq"] for m in connection.messages()] == [1, 2, 3, 4]
+
+
+async def test_a_client_due_several_queued_messages_gets_them_in_one_write(clock: Clock) -> None:
+    """Messages queued behind the fan-out under way reach a client that is due them in the
+    same write as the current one (one send instead of three), still in publication order."""
+    hub = _hub(clock, fanout_slice=1)
+    await _subscribed(hub, SOL, USDC)
+    _, connection = await _subscribed(hub, SOL, USDC)
+    await hub.publish_price(SOL, "1", "pyth", 1)
+    await hub.publish_price(USDC, "1", "pyth", 1)
+    await hub.publish_price(SOL, "2", "pyth", 2)
+    for _ in range(4):
+        await asyncio.sleep(0)
+    assert len(connection.frames) == 1
+    assert [(m["mint"], m["seq"]) for m in connection.messages()] == [
+        (SOL, 1),
+        (USDC, 1),
+        (SOL, 2),
+    ]
+    assert hub.metrics.messages_sent.labels("prices")._value.get() == 6
+
+
+async def test_a_paused_client_due_queued_messages_still_coalesces_them(clock: Clock) -> None:
+    """A lagging client handed several queued prices of one asset keeps only the latest."""
+    hub = _hub(clock, fanout_slice=1)
+    await _subscribed(hub, SOL)
+    client, connection = await _subscribed(hub, SOL)
+    hub.paused(client)
+    for i in range(1, 4):
+        await hub.publish_price(SOL, str(i), "pyth", i)
+    while hub._fanouts:
+        await asyncio.sleep(0)
+    assert connection.frames == [] and client.pending() == 1
+    assert hub.metrics.dropped.labels("coalesced")._value.get() == 2
+    hub.resumed(client)
+    assert [m["seq"] for m in connection.messages()] == [3]

@@ -70,6 +70,28 @@ def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
+async def _within(awaitable: Any, timeout_s: float) -> Any:
+    """`await awaitable`, TimeoutError once `timeout_s` has passed and the loop has read what
+    came in meanwhile.
+
+    A plain asyncio.timeout also expires when the answer is already in the socket but the loop
+    was busy elsewhere past the deadline (a burst of requests on a loaded machine): the timer
+    and the socket are ready in the same loop turn, and the timer cancels the read before it is
+    processed. The store would then be declared down, and every instance that saw it would
+    compute locally. Expiring one loop turn later lets an answer that has arrived win; one that
+    has not is still late.
+    """
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(None) as limit:
+        # Ready I/O callbacks run before due timers in a loop turn, so the read's wake-up is
+        # queued before this call_soon.
+        due = loop.call_later(timeout_s, lambda: limit.reschedule(loop.time()))
+        try:
+            return await awaitable
+        finally:
+            due.cancel()
+
+
 class _RedisSubscription:
     def __init__(self, pubsub: PubSub, *, ping_every_s: float, op_timeout_s: float) -> None:
         self._pubsub = pubsub
@@ -177,8 +199,7 @@ class RedisStore:
     async def _call(self, what: str, awaitable: Any) -> Any:
         self.commands[what] += 1
         try:
-            async with asyncio.timeout(self._op_timeout_s):
-                return await awaitable
+            return await _within(awaitable, self._op_timeout_s)
         except _RedisFailures as exc:
             raise StoreUnavailable(f"{what}: {exc!r}") from exc
 

@@ -72,6 +72,9 @@ class RedisBus:
         return f"{self._prefix}{{{topic}}}:{suffix}"
 
     async def start(self, on_message: OnMessage) -> None:
+        if self._reader is not None:
+            # A second reader would share (and, on stop, lose) the first one's PubSub.
+            raise RuntimeError("the stream bus is already started")
         self._on_message = on_message
         self._pubsub = self._redis.pubsub()
         self._reader = asyncio.get_running_loop().create_task(self._read(), name="stream-bus")

@@ -215,6 +215,10 @@ class StreamHub:
     # ---- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start the bus reader and the sweeper; a second call (the composition root and the
+        stream server both start the hub they share) does nothing."""
+        if self._sweeper is not None:
+            return
         if self._bus is not None:
             await self._bus.start(self._on_bus_message)
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="stream-sweep")

@@ -11,6 +11,8 @@ import pytest
 import redis.asyncio as redis_asyncio
 from websockets.asyncio.client import connect
 
+from solbot.ops import Metrics
+from solbot.streams import StreamHub
 from tests.integration.streams.conftest import (
     SOL,
     USDC,
@@ -127,3 +129,21 @@ async def test_an_instance_listens_to_an_asset_only_while_it_has_subscribers(
                     await asyncio.sleep(0.05)
             await subscribe(ws, "prices", [SOL])  # and back again
             assert await listeners() == 1
+
+
+async def test_a_hub_started_twice_reads_the_bus_once_and_stops_clean(
+    redis: Any, redis_prefix: str
+) -> None:
+    """The composition root and the stream server both start the hub they share: one bus
+    reader, one sweeper, and nothing left running after stop."""
+    hub = StreamHub(metrics=Metrics(), redis=redis, redis_prefix=redis_prefix)
+    await hub.start()
+    await hub.start()
+    names = [task.get_name() for task in asyncio.all_tasks()]
+    assert names.count("stream-bus") == 1
+    assert names.count("stream-sweep") == 1
+    await hub.stop()
+    await hub.stop()
+    await asyncio.sleep(0)
+    left = {task.get_name() for task in asyncio.all_tasks()} & {"stream-bus", "stream-sweep"}
+    assert left == set()

@@ -5,7 +5,9 @@ handful of commands (no polling loop)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -15,6 +17,8 @@ import pytest
 from solbot.auth import AuthService
 from solbot.ledger import Ledger
 from tests.conftest import BotProcess
+
+L1_TTL_S = 2.0  # the bot's in-process copy of a Redis-cached portfolio (bootstrap.py)
 
 pytestmark = pytest.mark.redis
 
@@ -65,7 +69,7 @@ async def test_ten_thousand_requests_on_four_bots_compute_a_cold_portfolio_once(
     redis_prefix: str,
 ) -> None:
     """Exactly one computation by the metric over all 10,000; while the cold wave waits for
-    it, every other instance sends Redis at most 10 commands."""
+    it, every other instance sends Redis at most 10 commands (plus its 2 s re-reads)."""
     database_url, token = shared_database
     bots = [
         start_bot(
@@ -95,7 +99,9 @@ async def test_ten_thousand_requests_on_four_bots_compute_a_cold_portfolio_once(
 
         # The cold wave: as many requests as can be in flight at once, all arriving before the
         # value exists. What the waiting instances send Redis is measured over this wave.
+        wave_started = time.monotonic()
         statuses = await asyncio.gather(*(read(i) for i in range(IN_FLIGHT)))
+        wave_s = time.monotonic() - wave_started
         after_wave = [await _scrape(client, bot) for bot in bots]
         statuses += await asyncio.gather(*(read(i) for i in range(IN_FLIGHT, REQUESTS)))
         after = [await _scrape(client, bot) for bot in bots]
@@ -110,4 +116,7 @@ async def test_ten_thousand_requests_on_four_bots_compute_a_cold_portfolio_once(
     ]
     waiting = [c for c, n in zip(commands, computations, strict=True) if n == 0]
     assert len(waiting) == BOTS - 1
-    assert max(waiting) <= 10, commands
+    # Once the value exists, each instance re-reads Redis when its in-process copy (2 s) ages
+    # out: not waiting, but inside the measured wave when a busy machine makes the wave long.
+    allowed = 10 + 2 * math.ceil(wave_s / L1_TTL_S)
+    assert max(waiting) <= allowed, (commands, wave_s)

@@ -12,7 +12,12 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from solbot.api._errors import error_response, install_error_handlers
+from solbot.api._errors import (
+    INTERNAL_MESSAGE,
+    error_body,
+    error_response,
+    install_error_handlers,
+)
 from solbot.api._json import JSONBytes
 from solbot.ops import Metrics, get_logger, request_id_var
 
@@ -103,15 +108,7 @@ class FastPath:
         except Exception as exc:  # the error shape, never a bare traceback
             _log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
             status, headers = 500, []
-            body = orjson.dumps(
-                {
-                    "error": {
-                        "code": "INTERNAL",
-                        "message": "internal error; the request id names it in the logs",
-                        "details": {},
-                    }
-                }
-            )
+            body = orjson.dumps(error_body("INTERNAL", INTERNAL_MESSAGE))
         await send(
             {
                 "type": "http.response.start",

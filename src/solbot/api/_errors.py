@@ -20,9 +20,19 @@ from solbot.errors import (
 )
 from solbot.ops import get_logger
 
-__all__ = ["ApiError", "error_body", "error_response", "install_error_handlers", "status_for"]
+__all__ = [
+    "INTERNAL_MESSAGE",
+    "ApiError",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+    "solbot_error_body",
+    "status_for",
+]
 
 _log = get_logger("solbot.api")
+
+INTERNAL_MESSAGE = "internal error; the request id names it in the logs"
 
 
 class ApiError(Exception):
@@ -58,6 +68,14 @@ def status_for(exc: SolbotError) -> int:
     return 500
 
 
+def solbot_error_body(exc: SolbotError) -> tuple[int, dict[str, Any]]:
+    """The status and error body of one of our exceptions (an invalid field is named)."""
+    details: dict[str, Any] = {}
+    if isinstance(exc, InvalidRequest) and exc.field is not None:
+        details["field"] = exc.field
+    return status_for(exc), error_body(exc.code, exc.message, details)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(_request: Request, exc: Exception) -> JSONBytes:
         assert isinstance(exc, ApiError)
@@ -65,10 +83,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_solbot_error(_request: Request, exc: Exception) -> JSONBytes:
         assert isinstance(exc, SolbotError)
-        details: dict[str, Any] = {}
-        if isinstance(exc, InvalidRequest) and exc.field is not None:
-            details["field"] = exc.field
-        response = error_response(status_for(exc), exc.code, exc.message, details)
+        status, body = solbot_error_body(exc)
+        response = JSONBytes(body, status_code=status)
         if isinstance(exc, Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
@@ -89,9 +105,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONBytes:
         _log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
-        return error_response(
-            500, "INTERNAL", "internal error; the request id names it in the logs"
-        )
+        return error_response(500, "INTERNAL", INTERNAL_MESSAGE)
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(SolbotError, on_solbot_error)

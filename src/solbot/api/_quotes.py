@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.types import Scope
 
 from solbot.api._app import FastHandler
-from solbot.api._errors import error_body, error_response, status_for
+from solbot.api._errors import error_body, solbot_error_body
 from solbot.api._json import JSONBytes
 from solbot.errors import SolbotError
 from solbot.ops import request_id_var
@@ -20,7 +20,7 @@ __all__ = ["quote_fast_handler", "quotes_router"]
 
 
 def quote_fast_handler(service: QuoteService) -> FastHandler:
-    """`GET /v1/quote` served ahead of FastAPI (see `FastPath`): same answers, same errors."""
+    """`GET /v1/quote` as served ahead of FastAPI (see `FastPath`), and by its FastAPI route."""
 
     async def handle(scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         query = scope.get("query_string", b"").decode("latin-1")
@@ -34,9 +34,8 @@ def quote_fast_handler(service: QuoteService) -> FastHandler:
             details = {"sources": [o.to_json() for o in exc.outcomes]}
             return exc.status, orjson.dumps(error_body(exc.code, exc.message, details)), headers
         except SolbotError as exc:
-            field = getattr(exc, "field", None)
-            details = {"field": field} if field is not None else {}
-            return status_for(exc), orjson.dumps(error_body(exc.code, exc.message, details)), []
+            status, error = solbot_error_body(exc)
+            return status, orjson.dumps(error), []
         return 200, orjson.dumps(body), []
 
     return handle
@@ -44,6 +43,7 @@ def quote_fast_handler(service: QuoteService) -> FastHandler:
 
 def quotes_router(service: QuoteService) -> APIRouter:
     router = APIRouter(tags=["quotes"])
+    handle = quote_fast_handler(service)
 
     @router.get("/v1/quote")
     async def get_quote(
@@ -56,17 +56,14 @@ def quotes_router(service: QuoteService) -> APIRouter:
         sources: Annotated[str | None, Query(description="comma list to restrict")] = None,
     ) -> Response:
         """The best quote from Jupiter, DFlow, Hashflow and Pyth within the deadline."""
-        del input_mint, output_mint, amount, slippage_bps, swap_mode, sources  # parsed below
-        try:
-            body = await service.quote(dict(request.query_params), request_id_var.get())
-        except QuoteFailed as exc:
-            response = error_response(
-                exc.status, exc.code, exc.message, {"sources": [o.to_json() for o in exc.outcomes]}
-            )
-            if exc.retry_after_s is not None:
-                response.headers["Retry-After"] = str(exc.retry_after_s)
-            return response
-        return JSONBytes(body)
+        del input_mint, output_mint, amount, slippage_bps, swap_mode, sources  # declared for docs
+        status, body, headers = await handle(request.scope)
+        return Response(
+            body,
+            status,
+            headers={name.decode(): value.decode() for name, value in headers},
+            media_type="application/json",
+        )
 
     @router.get("/v1/sources")
     async def get_sources() -> Response:

@@ -83,8 +83,8 @@ async def _within(awaitable: Any, timeout_s: float) -> Any:
     """
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(None) as limit:
-        # Ready I/O callbacks run before due timers in a loop turn, so the read's wake-up is
-        # queued before this call_soon.
+        # When this timer fires, the timeout is moved to "now": it expires at the next turn,
+        # after the I/O callbacks that turn runs first, so a reply already in the socket wins.
         due = loop.call_later(timeout_s, lambda: limit.reschedule(loop.time()))
         try:
             return await awaitable

@@ -74,7 +74,13 @@ class VenueAnswer:
         return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        """The body parsed as JSON (ValueError when it is not JSON)."""
+        """The body parsed as JSON (ValueError when it is not JSON).
+
+        orjson, as this is the quote hot path; but orjson silently turns integers past 64 bits
+        into floats, so a body with a run of 19+ digits anywhere goes to the stdlib, which keeps
+        every digit."""
+        if _LONG_DIGITS.search(self.content) is None:
+            return orjson.loads(self.content)
         return json.loads(self.content)
 
 
@@ -303,15 +309,8 @@ class VenueHttp:
 
     def json(self, response: VenueAnswer) -> Any:
         """The body as JSON; a body that is not JSON is a malformed answer."""
-        return self.parse_json(response.content)
-
-    def parse_json(self, content: bytes) -> Any:
-        # orjson on the hot path. It turns integers past 64 bits into floats, silently: a body
-        # with a run of 19+ digits anywhere goes to the stdlib, which keeps every digit.
         try:
-            if _LONG_DIGITS.search(content) is None:
-                return orjson.loads(content)
-            return json.loads(content)
+            return response.json()
         except ValueError:  # orjson.JSONDecodeError is a ValueError too
             raise self.malformed("a body that is not JSON") from None
 

@@ -32,7 +32,7 @@ from solbot.venues import (
     build_http_client,
     retry_after_s,
 )
-from solbot.venues._http import VenueHttp
+from solbot.venues._http import VenueAnswer, VenueHttp
 
 from .bodies import JUPITER_QUOTE_DOCS, SOL, USDC, USER
 from .support import Handler, HandlerSession, HttpFactory, json_response
@@ -276,8 +276,12 @@ async def test_rejected_answers_are_not_retryable(http_factory: HttpFactory) -> 
 def test_json_bodies_keep_every_digit_of_long_integers() -> None:
     """The fast parser turns integers past 64 bits into floats; such bodies take the exact one."""
     venue = VenueHttp(HandlerSession(lambda r: json_response(200, "{}")), source="jupiter")
-    exact = venue.parse_json(b'{"a": 123456789012345678901234567890, "b": "x", "c": 0.1}')
+
+    def answer(body: bytes) -> VenueAnswer:
+        return VenueAnswer(200, {}, body)
+
+    exact = venue.json(answer(b'{"a": 123456789012345678901234567890, "b": "x", "c": 0.1}'))
     assert exact == {"a": 123456789012345678901234567890, "b": "x", "c": 0.1}
-    assert venue.parse_json(b'{"a": 18446744073709551615}') == {"a": 18446744073709551615}
+    assert venue.json(answer(b'{"a": 18446744073709551615}')) == {"a": 18446744073709551615}
     with pytest.raises(UpstreamRejected):
-        venue.parse_json(b"{not json")
+        venue.json(answer(b"{not json"))

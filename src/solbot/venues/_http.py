@@ -51,7 +51,10 @@ __all__ = [
 Clock = Callable[[], float]
 QueryParams = Mapping[str, str] | Sequence[tuple[str, str]]  # pairs when a key repeats
 
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# A JSON number of 19+ digits: a number token follows `:`, `[` or `,` (or opens the document),
+# so this misses none; digits inside strings (the wrapped SOL mint "So111...112") mostly do not
+# match, and those that do only cost the slower, exact parse.
+_LONG_NUMBER = re.compile(rb"(?:^|[:\[,])\s*-?\d{19}")
 
 # Past this a venue's message is noise in an exception; the body is never needed whole.
 _MAX_MESSAGE_CHARS = 200
@@ -77,9 +80,9 @@ class VenueAnswer:
         """The body parsed as JSON (ValueError when it is not JSON).
 
         orjson, as this is the quote hot path; but orjson silently turns integers past 64 bits
-        into floats, so a body with a run of 19+ digits anywhere goes to the stdlib, which keeps
-        every digit."""
-        if _LONG_DIGITS.search(self.content) is None:
+        into floats, so a body with a number of 19+ digits goes to the stdlib, which keeps every
+        digit."""
+        if _LONG_NUMBER.search(self.content) is None:
             return orjson.loads(self.content)
         return json.loads(self.content)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import traceback
@@ -12,6 +13,8 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from solbot.config import load_settings
@@ -283,5 +286,32 @@ def test_json_bodies_keep_every_digit_of_long_integers() -> None:
     exact = venue.json(answer(b'{"a": 123456789012345678901234567890, "b": "x", "c": 0.1}'))
     assert exact == {"a": 123456789012345678901234567890, "b": "x", "c": 0.1}
     assert venue.json(answer(b'{"a": 18446744073709551615}')) == {"a": 18446744073709551615}
+    assert venue.json(answer(b"[1,\n -123456789012345678901]")) == [1, -123456789012345678901]
+    assert venue.json(answer(b" 123456789012345678901")) == 123456789012345678901
+    assert venue.json(answer(b"[[123456789012345678901]]")) == [[123456789012345678901]]
     with pytest.raises(UpstreamRejected):
         venue.json(answer(b"{not json"))
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**100), max_value=2**100)
+    | st.integers(min_value=2**64, max_value=2**100)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet="So12:[, 9")
+    | st.sampled_from(["So11111111111111111111111111111111111111112", "a:12345678901234567890"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON_VALUES, indent=st.sampled_from([None, 1]))
+def test_json_bodies_parse_as_the_exact_parser_does(value: object, indent: int | None) -> None:
+    """Whatever the digits, in numbers or in strings, the fast path never loses one."""
+    body = json.dumps(value, indent=indent).encode()
+
+    assert VenueAnswer(200, {}, body).json() == json.loads(body)

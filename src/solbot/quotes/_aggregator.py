@@ -53,6 +53,11 @@ class AggregatedQuote:
     best: ScoredQuote
     outcomes: list[SourceOutcome]
     elapsed_ms: float
+    # Why DFlow and Hashflow were asked, or None when Jupiter sufficed: "hedge" (no answer by
+    # the hedge delay), "jupiter_<status>" (a failed attempt or no quote: error, timeout,
+    # rate_limited, circuit_open, no_route...), "jupiter_<confidence>,<WARNING>,..." (judged
+    # below high confidence), "jupiter_not_asked".
+    fallback_reason: str | None = None
 
 
 class QuoteAggregator:
@@ -124,10 +129,10 @@ class QuoteAggregator:
             start(PRIMARY)
             if board_mark is None:
                 start(ORACLE)  # no fresh mark on the board: Pyth is asked as the mark
-            enough = await self._primary_is_enough(
+            fallback_reason = await self._fallback_reason(
                 tasks, query, deadline, primary_trouble, board_mark
             )
-            if not enough:
+            if fallback_reason is not None:
                 for name in FALLBACKS:
                     start(name)
             await self._collect(tasks, deadline, lambda: start(ORACLE))
@@ -139,7 +144,9 @@ class QuoteAggregator:
         elapsed_ms = (self._clock() - started) * 1000
         if best is None:
             raise self._failure(outcomes)
-        return AggregatedQuote(best=best, outcomes=outcomes, elapsed_ms=elapsed_ms)
+        return AggregatedQuote(
+            best=best, outcomes=outcomes, elapsed_ms=elapsed_ms, fallback_reason=fallback_reason
+        )
 
     async def _cancel_stragglers(self, tasks: dict[str, asyncio.Task[SourceOutcome]]) -> None:
         """Cancel what is still running and give it a moment to unwind; a source that ignores
@@ -150,30 +157,33 @@ class QuoteAggregator:
         if pending:
             await asyncio.wait(pending, timeout=self._unwind_s)
 
-    async def _primary_is_enough(
+    async def _fallback_reason(
         self,
         tasks: dict[str, asyncio.Task[SourceOutcome]],
         query: QuoteQuery,
         deadline: Deadline,
         trouble: asyncio.Future[None],
         board_mark: int | None,
-    ) -> bool:
-        """Whether Jupiter's answer, by the hedge delay, is good enough to skip the fallbacks.
-        A first failed attempt ends the wait at once (its retries go on meanwhile)."""
+    ) -> str | None:
+        """Why the fallbacks must be asked, or None when Jupiter's answer by the hedge delay is
+        good enough alone. A first failed attempt ends the wait at once (its retries go on)."""
         primary = tasks.get(PRIMARY)
         if primary is None:
-            return False
+            return "jupiter_not_asked"
         hedge_s = min(self._latency.hedge_delay(PRIMARY), self._budget(deadline))
         watched: set[asyncio.Future[Any]] = {primary, trouble}
         await asyncio.wait(watched, timeout=hedge_s, return_when="FIRST_COMPLETED")
         if not primary.done():
-            return False
+            return "jupiter_error" if trouble.done() else "hedge"
         outcome = primary.result()
         if outcome.quote is None:
-            return False
+            return f"jupiter_{outcome.status}"
         mark = board_mark if board_mark is not None else await self._oracle_mark(tasks, deadline)
         judgement = judge(outcome.quote, mark_out=mark, slippage_bps=query.slippage_bps)
-        return judgement.confidence is Confidence.HIGH
+        if judgement.confidence is Confidence.HIGH:
+            return None
+        codes = "".join(f",{w.code}" for w in judgement.warnings)
+        return f"jupiter_{judgement.confidence.value}{codes}"
 
     async def _oracle_mark(
         self, tasks: dict[str, asyncio.Task[SourceOutcome]], deadline: Deadline

@@ -189,6 +189,7 @@ class QuoteService:
             score=best.score,
             confidence=best.judgement.confidence.value,
             sources={o.source: o.status for o in result.outcomes},
+            fallback=result.fallback_reason,
             elapsed_ms=body["elapsedMs"],
         )
         return body

@@ -116,6 +116,7 @@ async def test_healthy_jupiter_wins_without_calling_the_fallbacks() -> None:
         "pyth": "ok",
     }
     assert dflow.calls == 0
+    assert result.fallback_reason is None
 
 
 async def test_jupiter_error_starts_the_fallbacks_and_the_best_wins() -> None:
@@ -129,6 +130,7 @@ async def test_jupiter_error_starts_the_fallbacks_and_the_best_wins() -> None:
     result = await aggregator.quote(QUERY, Deadline.after(2.0))
     assert result.best.quote.source == "hashflow"
     assert _statuses(result.outcomes)["jupiter"] == "error"
+    assert result.fallback_reason == "jupiter_error"
 
 
 async def test_slow_jupiter_is_hedged_and_does_not_hold_the_answer() -> None:
@@ -146,6 +148,7 @@ async def test_slow_jupiter_is_hedged_and_does_not_hold_the_answer() -> None:
     assert result.best.quote.source == "dflow"
     assert _statuses(result.outcomes)["jupiter"] == "timeout"
     assert elapsed < 0.5
+    assert result.fallback_reason == "hedge"
 
 
 async def test_many_hop_jupiter_route_loses_to_a_better_fallback() -> None:
@@ -160,6 +163,7 @@ async def test_many_hop_jupiter_route_loses_to_a_better_fallback() -> None:
     assert result.best.quote.source == "dflow"
     jupiter = next(o for o in result.outcomes if o.source == "jupiter")
     assert jupiter.score is not None and jupiter.score < result.best.score
+    assert result.fallback_reason == "jupiter_low,MANY_HOPS,PRICE_DEVIATION"
 
 
 async def test_low_confidence_jupiter_winning_alone_carries_its_warnings() -> None:

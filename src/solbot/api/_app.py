@@ -19,7 +19,7 @@ from solbot.api._errors import (
     install_error_handlers,
 )
 from solbot.api._json import JSONBytes
-from solbot.ops import Metrics, get_logger, request_id_var
+from solbot.ops import Metrics, get_logger, request_id_var, request_line_var
 
 __all__ = ["FastHandler", "FastPath", "ReadinessCheck", "RequestIdMiddleware", "create_app"]
 
@@ -30,7 +30,8 @@ ReadinessCheck = Callable[[], Awaitable[str | None]]  # None when ready, else wh
 
 class RequestIdMiddleware:
     """Gives each HTTP request an id (the caller's X-Request-ID or a new one), echoes it back,
-    binds it to the logs, and logs one access line. Plain ASGI: no per-request task."""
+    binds it to the logs, and logs one access line, which carries whatever the handler put on it
+    (`solbot.ops.annotate_request_line`). Plain ASGI: no per-request task."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -45,6 +46,8 @@ class RequestIdMiddleware:
         )
         request_id = incoming[:64] if incoming and incoming.isprintable() else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        line: dict[str, Any] = {}
+        line_token = request_line_var.set(line)
         started = time.perf_counter()
         status_holder = [500]
 
@@ -65,13 +68,12 @@ class RequestIdMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             self.metrics.http_requests.labels(path, str(status_holder[0])).inc()
-            _log.info(
-                "http_request",
-                method=scope.get("method"),
-                path=scope.get("path"),
-                status=status_holder[0],
-                elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            line["method"] = scope.get("method")
+            line["path"] = scope.get("path")
+            line["status"] = status_holder[0]
+            line["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 2)
+            _log.info("http_request", **line)
+            request_line_var.reset(line_token)
             request_id_var.reset(token)
 
 

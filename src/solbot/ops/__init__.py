@@ -1,8 +1,23 @@
 """Operability: structured logs, metrics, health."""
 
 from solbot.ops._lag import LoopLag
-from solbot.ops._logging import configure_logging, get_logger, request_id_var
+from solbot.ops._logging import (
+    annotate_request_line,
+    configure_logging,
+    get_logger,
+    request_id_var,
+    request_line_var,
+)
 from solbot.ops._metrics import Metrics
 from solbot.ops._serving import AsgiServer
 
-__all__ = ["AsgiServer", "LoopLag", "Metrics", "configure_logging", "get_logger", "request_id_var"]
+__all__ = [
+    "AsgiServer",
+    "LoopLag",
+    "Metrics",
+    "annotate_request_line",
+    "configure_logging",
+    "get_logger",
+    "request_id_var",
+    "request_line_var",
+]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from solbot.errors import SolbotError
-from solbot.ops import Metrics, get_logger
+from solbot.ops import Metrics, annotate_request_line, get_logger
 from solbot.quotes._aggregator import (
     AggregatedQuote,
     AllSourcesFailed,
@@ -116,11 +116,9 @@ class QuoteService:
             outcome = {"NO_ROUTE": "no_route", "OVERLOADED": "overloaded"}.get(
                 exc.code, "all_failed"
             )
-            _log.info(
-                "quote_failed",
-                code=exc.code,
-                sources={o.source: o.status for o in exc.outcomes},
-            )
+            failure = {"code": exc.code, "sources": {o.source: o.status for o in exc.outcomes}}
+            if not annotate_request_line(quote_failed=failure):
+                _log.info("quote_failed", **failure)
             raise
         except SolbotError:
             outcome = "invalid"
@@ -182,16 +180,17 @@ class QuoteService:
             "elapsedMs": round(deadline.elapsed() * 1000, 1),
             "deadlineMs": self.deadline_ms,
         }
-        _log.info(
-            "quote",
-            quote_id=issued.quote_id,
-            winner=quote.source,
-            score=best.score,
-            confidence=best.judgement.confidence.value,
-            sources={o.source: o.status for o in result.outcomes},
-            fallback=result.fallback_reason,
-            elapsed_ms=body["elapsedMs"],
-        )
+        # One line per quote: on the request's access line when served over HTTP.
+        summary = {
+            "quote_id": issued.quote_id,
+            "winner": quote.source,
+            "score": best.score,
+            "confidence": best.judgement.confidence.value,
+            "sources": {o.source: o.status for o in result.outcomes},
+            "fallback": result.fallback_reason,
+        }
+        if not annotate_request_line(quote=summary):
+            _log.info("quote", elapsed_ms=body["elapsedMs"], **summary)
         return body
 
     async def sources_status(self) -> dict[str, Any]:

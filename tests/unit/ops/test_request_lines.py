@@ -1,0 +1,82 @@
+"""One access line per HTTP request, carrying what the handler put on it; timestamps as ISO UTC."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import structlog
+from starlette.types import Scope
+
+from solbot.api import create_app
+from solbot.ops import Metrics, annotate_request_line, configure_logging
+from solbot.ops._logging import _UtcTimestamp
+
+
+@pytest.fixture
+def restore_structlog() -> Iterator[None]:
+    saved = structlog.get_config()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+
+
+async def test_a_handlers_fields_ride_on_the_one_access_line_of_its_request(
+    restore_structlog: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("info")  # in the test: its lines go to the captured stderr
+
+    async def hot(_scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        assert annotate_request_line(quote={"quote_id": "q_1", "winner": "jupiter"})
+        assert annotate_request_line(status=999, path="/elsewhere")  # the line's own win
+        return 200, b"{}", []
+
+    app = create_app(metrics=Metrics(), fast_routes={"/v1/hot": hot})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+        answered = await client.get("/v1/hot", headers={"x-request-id": "r-1"})
+        plain = await client.get("/healthz", headers={"x-request-id": "r-2"})
+    assert (answered.status_code, plain.status_code) == (200, 200)
+
+    lines = _lines(capsys)
+    assert [line["event"] for line in lines] == ["http_request", "http_request"]
+    hot_line, plain_line = lines
+    assert hot_line["request_id"] == "r-1"
+    assert hot_line["quote"] == {"quote_id": "q_1", "winner": "jupiter"}
+    assert (hot_line["path"], hot_line["status"]) == ("/v1/hot", 200)
+    assert "quote" not in plain_line  # fields belong to their own request only
+    assert plain_line["request_id"] == "r-2"
+
+
+def test_outside_a_request_there_is_no_line_to_annotate() -> None:
+    assert annotate_request_line(anything=1) is False
+
+
+@pytest.mark.parametrize(
+    "unix_s",
+    [1_795_000_000.0, 1_795_000_000.123456, 1_795_000_059.999999, 1_795_000_060.5],
+)
+def test_timestamps_are_iso_utc_with_microseconds(unix_s: float) -> None:
+    stamp = _UtcTimestamp(clock=lambda: unix_s)(None, "info", {})["timestamp"]
+    expected = datetime.fromtimestamp(unix_s, tz=UTC)
+    parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert stamp.endswith("Z")
+    assert abs((parsed - expected).total_seconds()) < 2e-6
+
+
+def test_timestamps_move_to_the_next_second() -> None:
+    now = [1_795_000_000.999]
+    stamp = _UtcTimestamp(clock=lambda: now[0])
+    first = stamp(None, "info", {})["timestamp"]
+    now[0] = 1_795_000_001.001
+    second = stamp(None, "info", {})["timestamp"]
+    assert first[:19] != second[:19]
+    assert second.endswith(".001000Z")

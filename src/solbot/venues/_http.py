@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,10 +50,21 @@ __all__ = [
 Clock = Callable[[], float]
 QueryParams = Mapping[str, str] | Sequence[tuple[str, str]]  # pairs when a key repeats
 
-# A JSON number of 19+ digits: a number token follows `:`, `[` or `,` (or opens the document),
-# so this misses none; digits inside strings (the wrapped SOL mint "So111...112") mostly do not
-# match, and those that do only cost the slower, exact parse.
-_LONG_NUMBER = re.compile(rb"(?:^|[:\[,])\s*-?\d{19}")
+# For `_has_long_number`: digits become "0", what a number token follows (`:`, `[`, `,`, `-`)
+# becomes ":", whitespace goes; a number of 19+ digits is then ":" and nineteen "0"s. In C, so
+# about a microsecond for a quote, where a regular expression scan took over ten.
+_NUMBER_SHAPE = bytes.maketrans(b"0123456789[,-", b"0000000000:::")
+_JSON_SPACE = b" \t\r\n"
+_LONG_RUN = b"0" * 19
+
+
+def _has_long_number(body: bytes) -> bool:
+    """Whether `body` holds a JSON number of 19+ digits. Digits inside strings (the wrapped SOL
+    mint "So111...112") follow a letter or a quote and do not count; a string such as ": 123..."
+    does, which only costs the slower, exact parse."""
+    shape = body.translate(_NUMBER_SHAPE, _JSON_SPACE)
+    return shape.startswith(_LONG_RUN) or shape.find(b":" + _LONG_RUN) >= 0
+
 
 # Past this a venue's message is noise in an exception; the body is never needed whole.
 _MAX_MESSAGE_CHARS = 200
@@ -82,7 +92,7 @@ class VenueAnswer:
         orjson, as this is the quote hot path; but orjson silently turns integers past 64 bits
         into floats, so a body with a number of 19+ digits goes to the stdlib, which keeps every
         digit."""
-        if _LONG_NUMBER.search(self.content) is None:
+        if not _has_long_number(self.content):
             return orjson.loads(self.content)
         return json.loads(self.content)
 

@@ -289,6 +289,7 @@ def test_json_bodies_keep_every_digit_of_long_integers() -> None:
     assert venue.json(answer(b"[1,\n -123456789012345678901]")) == [1, -123456789012345678901]
     assert venue.json(answer(b" 123456789012345678901")) == 123456789012345678901
     assert venue.json(answer(b"[[123456789012345678901]]")) == [[123456789012345678901]]
+    assert venue.json(answer(b'{"a":\r\n\t123456789012345678901}')) == {"a": 123456789012345678901}
     with pytest.raises(UpstreamRejected):
         venue.json(answer(b"{not json"))
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
+from fractions import Fraction
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from solbot.domain import RouteLeg, SwapMode, VenueQuote
 from solbot.quotes._scoring import Confidence, judge, mark_out_amount, rank
@@ -114,3 +119,27 @@ def test_mark_out_amount_converts_through_usd_prices_and_decimals() -> None:
     """1 SOL at $150 is 150 USDC at $1, in USDC base units."""
     assert mark_out_amount(1_000_000_000, 150.0, 1.0, 9, 6) == 150_000_000
     assert mark_out_amount(1_000_000_000, 150.0, 0.0, 9, 6) is None
+    # The other way round, and from a token with fewer decimals to one with more.
+    assert mark_out_amount(150_000_000, 1.0, 150.0, 6, 9) == 1_000_000_000
+    assert mark_out_amount(100_000, 0.00002, 150.0, 5, 9) == 133  # 1 BONK at $0.00002 in lamports
+
+
+@given(
+    in_amount=st.integers(min_value=1, max_value=2**64 - 1),
+    input_usd=st.floats(min_value=1e-9, max_value=1e6),
+    output_usd=st.floats(min_value=1e-9, max_value=1e6),
+    input_decimals=st.integers(min_value=0, max_value=12),
+    output_decimals=st.integers(min_value=0, max_value=12),
+)
+def test_mark_out_amount_is_the_exact_value_rounded_down(
+    in_amount: int, input_usd: float, output_usd: float, input_decimals: int, output_decimals: int
+) -> None:
+    exact = (
+        Fraction(in_amount)
+        / 10**input_decimals
+        * Fraction(input_usd)
+        / Fraction(output_usd)
+        * 10**output_decimals
+    )
+    got = mark_out_amount(in_amount, input_usd, output_usd, input_decimals, output_decimals)
+    assert got == math.floor(exact)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from solbot._random import token_hex
 from solbot.api._errors import (
     INTERNAL_MESSAGE,
     error_body,
@@ -36,6 +36,9 @@ class RequestIdMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Counter children by (route, status), bound once: `labels()` is a locked lookup. Both
+        # are bounded sets (route templates, not raw paths).
+        self._request_counters: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,7 +47,7 @@ class RequestIdMiddleware:
         incoming = (
             dict(scope.get("headers") or []).get(b"x-request-id", b"").decode(errors="ignore")
         )
-        request_id = incoming[:64] if incoming and incoming.isprintable() else uuid.uuid4().hex
+        request_id = incoming[:64] if incoming and incoming.isprintable() else token_hex(16)
         token = request_id_var.set(request_id)
         line: dict[str, Any] = {}
         line_token = request_line_var.set(line)
@@ -67,7 +70,13 @@ class RequestIdMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            self.metrics.http_requests.labels(path, str(status_holder[0])).inc()
+            key = (path, status_holder[0])
+            counter = self._request_counters.get(key)
+            if counter is None:
+                counter = self._request_counters[key] = self.metrics.http_requests.labels(
+                    path, str(status_holder[0])
+                )
+            counter.inc()
             line["method"] = scope.get("method")
             line["path"] = scope.get("path")
             line["status"] = status_holder[0]

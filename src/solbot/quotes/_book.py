@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from solbot._random import token_urlsafe
 from solbot.domain import VenueQuote
 from solbot.resilience import Clock
 
@@ -35,7 +35,7 @@ class QuoteBook:
         expires = now + self._ttl_s
         if quote.expires_at is not None:
             expires = min(expires, quote.expires_at)
-        issued = IssuedQuote(f"q_{secrets.token_urlsafe(16)}", quote, expires)
+        issued = IssuedQuote(f"q_{token_urlsafe(16)}", quote, expires)
         self._entries[issued.quote_id] = issued
         self._evict(now)
         return issued

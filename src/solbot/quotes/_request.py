@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,22 +28,34 @@ class QuoteQuery:
     sources: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=4096)
+def _valid_mint(raw: str) -> str | None:
+    """The mint `raw` names (a symbol or an address), None when it is neither; remembered, as
+    the same few mints come in over and over."""
+    value = resolve_symbol(raw.strip())
+    try:
+        Pubkey.from_string(value)
+    except ValueError:
+        return None
+    return value
+
+
 def _mint(raw: str | None, field: str) -> str:
     if raw is None:
         raise InvalidRequest(f"{field} is required", code="INVALID_REQUEST", field=field)
     if not raw.strip():
         raise InvalidRequest(f"{field} is empty", code="INVALID_MINT", field=field)
-    value = resolve_symbol(raw.strip())
-    try:
-        Pubkey.from_string(value)
-    except ValueError:
+    # Only short strings are remembered: a mint address is at most 44 characters.
+    valid = _valid_mint(raw) if len(raw) <= 64 else _valid_mint.__wrapped__(raw)
+    if valid is None:
+        value = resolve_symbol(raw.strip())
         shown = value if len(value) <= 64 else value[:61] + "..."
         raise InvalidRequest(
             f"{field} {shown!r} is neither a known symbol nor a base58 mint address",
             code="INVALID_MINT",
             field=field,
-        ) from None
-    return value
+        )
+    return valid
 
 
 def parse_quote_query(params: Mapping[str, str]) -> QuoteQuery:

@@ -13,7 +13,6 @@ budget. Retries, breakers and hedging live above this layer: an adapter makes ex
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import time
@@ -95,6 +94,16 @@ class VenueAnswer:
         if not _has_long_number(self.content):
             return orjson.loads(self.content)
         return json.loads(self.content)
+
+
+def _encode_json(body: Mapping[str, Any]) -> bytes:
+    """A request body as compact JSON: orjson, or the stdlib for what orjson refuses (integers
+    past 64 bits). Both write every number the venue sent us back as it was (shortest
+    round-trip floats, exact integers)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 class VenueTransportError(Exception):
@@ -286,7 +295,8 @@ class VenueHttp:
         params: QueryParams | None = None,
         json_body: Mapping[str, Any] | None = None,
     ) -> VenueAnswer:
-        """One request, aborted at `timeout_s`; transport failures mapped onto solbot.errors."""
+        """One request, aborted at `timeout_s` (by the session, whose contract that is: no second
+        timer here); transport failures mapped onto solbot.errors."""
         if not timeout_s > 0 or not math.isfinite(timeout_s):
             raise ValueError("timeout_s must be a positive number of seconds")
         headers = {"accept": "application/json"}
@@ -294,19 +304,12 @@ class VenueHttp:
             headers[self._api_key_header] = self._api_key.get_secret_value()
         content: bytes | None = None
         if json_body is not None:
-            # The stdlib encoder: it round-trips every JSON number the venue sent us.
-            content = json.dumps(json_body, separators=(",", ":")).encode()
+            content = _encode_json(json_body)
             headers["content-type"] = "application/json"
         try:
-            async with asyncio.timeout(timeout_s):
-                return await self._http.request(
-                    method,
-                    url,
-                    params=params,
-                    content=content,
-                    headers=headers,
-                    timeout_s=timeout_s,
-                )
+            return await self._http.request(
+                method, url, params=params, content=content, headers=headers, timeout_s=timeout_s
+            )
         except TimeoutError:
             raise UpstreamTimeout(
                 f"{self.source} did not answer within {timeout_s:.3f} s",

@@ -3,6 +3,7 @@ moves only when told."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
@@ -22,7 +23,8 @@ class HandlerSession:
 
     The handler sees the request as an `httpx.Request` (method, URL with its query, headers,
     body) and answers with an `httpx.Response` (possibly streamed), or raises httpx's transport
-    errors to play a refused or broken connection. `timeouts_s` records each call's timeout.
+    errors to play a refused or broken connection. Like a real session it gives up with
+    `TimeoutError` at the call's `timeout_s`; `timeouts_s` records each call's timeout.
     """
 
     def __init__(self, handler: Handler) -> None:
@@ -46,10 +48,11 @@ class HandlerSession:
         )
         request = httpx.Request(method, url, params=query, content=content, headers=headers)
         try:
-            answer = self._handler(request)
-            response = await answer if inspect.isawaitable(answer) else answer
-            assert isinstance(response, httpx.Response)
-            body = await response.aread()
+            async with asyncio.timeout(timeout_s):
+                answer = self._handler(request)
+                response = await answer if inspect.isawaitable(answer) else answer
+                assert isinstance(response, httpx.Response)
+                body = await response.aread()
         except httpx.TimeoutException:
             raise TimeoutError from None
         except httpx.DecodingError as exc:

@@ -316,3 +316,20 @@ def test_json_bodies_parse_as_the_exact_parser_does(value: object, indent: int |
     body = json.dumps(value, indent=indent).encode()
 
     assert VenueAnswer(200, {}, body).json() == json.loads(body)
+
+
+async def test_request_bodies_are_compact_json_that_keeps_every_digit() -> None:
+    """What a venue sent us (Jupiter's quote, posted back to /swap) goes back number for number."""
+    seen: list[bytes] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        return json_response(200, "{}")
+
+    venue = VenueHttp(HandlerSession(record), source="jupiter")
+    body = {"a": 18446744073709551615, "b": 0.1, "c": "x", "d": [1, None, True]}
+    await venue.send("POST", "https://j.test/swap", timeout_s=1.0, json_body=body)
+    await venue.send("POST", "https://j.test/swap", timeout_s=1.0, json_body={"big": 2**70})
+
+    assert seen[0] == b'{"a":18446744073709551615,"b":0.1,"c":"x","d":[1,null,true]}'
+    assert json.loads(seen[1]) == {"big": 2**70}

@@ -6,9 +6,12 @@ venue session the bot's adapters send through, `solbot.venues.build_venue_sessio
 forwarding `GET /v1/quote` to the simnet's Jupiter `GET /quote` and returning its body) and this
 load generator. Both servers run one process with one event loop, as one bot instance does.
 
-At each concurrency level, each server in turn gets `--warmup` s of load, then `--seconds` s of
-a closed loop: N keep-alive connections, each sending its next request as soon as the previous
-answer is read (random pair, random amount: no single-flight merging). Answers other than 200
+At each concurrency level, each server gets `--warmup` s of load, then `--seconds` s of a closed
+loop cut into `--slices` slices that alternate between the two servers, so both are measured
+across the same stretch of the simnet's market (its pools drift from the oracle at times, and
+then the bot must ask DFlow and Hashflow too) and of the machine's background load. The closed
+loop: N keep-alive connections, each sending its next request as soon as the previous answer is
+read (random pair, random amount: no single-flight merging). Answers other than 200
 count as errors, not throughput. The load generator uses a lean asyncio HTTP/1.1 client
 (`--client httpx` for httpx.AsyncClient) so that it takes less of the 2 shared cores.
 
@@ -125,12 +128,16 @@ async def closed_loop(
     return len(latencies), errors, time.perf_counter() - started, latencies
 
 
-async def measure(
-    name: str, server: Child, simnet: Child, concurrency: int, args: argparse.Namespace
+async def measure_slice(
+    name: str,
+    server: Child,
+    simnet: Child,
+    concurrency: int,
+    seconds: float,
+    seed: int,
+    args: argparse.Namespace,
 ) -> Result:
     url = server.ready["url"]
-    pairs = MIXES[args.mix]
-    await closed_loop(url, concurrency, args.warmup, args.client, args.seed, pairs)
     meters = {
         "server": CpuMeter([server.pid]),
         "simnet": CpuMeter([simnet.pid]),
@@ -139,7 +146,7 @@ async def measure(
     }
     since = time.time()
     answers, errors, elapsed, latencies = await closed_loop(
-        url, concurrency, args.seconds, args.client, args.seed + 1, pairs
+        url, concurrency, seconds, args.client, seed, MIXES[args.mix]
     )
     async with httpx.AsyncClient(timeout=10, trust_env=False) as admin:
         counts = (await admin.get(simnet.ready["arrivals_url"], params={"since": since})).json()
@@ -150,12 +157,34 @@ async def measure(
         answers,
         errors,
         elapsed,
-        sorted(latencies),
+        latencies,
         meters["server"].read()[0],
         meters["simnet"].read()[0],
         meters["loadgen"].read()[0],
         meters["all"].read()[1],
         venue_requests,
+    )
+
+
+def combine(slices: list[Result]) -> Result:
+    """One row from a server's slices: counts summed, CPU averaged over the time measured."""
+    seconds = sum(r.seconds for r in slices)
+
+    def cores(attr: str) -> float:
+        return float(sum(getattr(r, attr) * r.seconds for r in slices) / seconds)
+
+    return Result(
+        slices[0].server,
+        slices[0].concurrency,
+        sum(r.answers for r in slices),
+        sum(r.errors for r in slices),
+        seconds,
+        sorted(ms for r in slices for ms in r.latencies_ms),
+        cores("cpu_server"),
+        cores("cpu_simnet"),
+        cores("cpu_loadgen"),
+        cores("cpu_others"),
+        sum(r.venue_requests for r in slices),
     )
 
 
@@ -176,9 +205,38 @@ async def run(args: argparse.Namespace) -> list[Result]:
             running(start_bot(simnet, wd, settings)) as bot,
             running(start_proxy(simnet.ready["settings"]["jupiter_url"], wd)) as proxy,
         ):
+            servers = (("proxy", proxy), ("bot", bot))
             for concurrency in args.concurrency:
-                for name, server in (("proxy", proxy), ("bot", bot)):
-                    result = await measure(name, server, simnet, concurrency, args)
+                for _name, server in servers:
+                    pairs = MIXES[args.mix]
+                    await closed_loop(
+                        server.ready["url"],
+                        concurrency,
+                        args.warmup,
+                        args.client,
+                        args.seed,
+                        pairs,
+                    )
+                # Interleaved slices: both servers are measured across the same stretch of the
+                # simnet's market (whose drifts from the oracle decide how often the bot must
+                # ask DFlow and Hashflow too) and of the machine's background load.
+                slices: dict[str, list[Result]] = {name: [] for name, _ in servers}
+                slice_s = args.seconds / args.slices
+                for index in range(args.slices):
+                    for name, server in servers:
+                        slices[name].append(
+                            await measure_slice(
+                                name,
+                                server,
+                                simnet,
+                                concurrency,
+                                slice_s,
+                                args.seed + 1 + index,
+                                args,
+                            )
+                        )
+                for name, _server in servers:
+                    result = combine(slices[name])
                     results.append(result)
                     print(
                         f"# {name} c={concurrency}: {result.per_s:,.0f}/s, {result.errors} errors",
@@ -190,7 +248,10 @@ async def run(args: argparse.Namespace) -> list[Result]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per server and row")
+    parser.add_argument(
+        "--slices", type=int, default=5, help="each row's seconds, cut into alternating slices"
+    )
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
     parser.add_argument("--trades-per-s", type=float, default=2.0)
@@ -205,7 +266,8 @@ def main() -> None:
     results = uvloop.run(run(args))
     print(f"# took {time.monotonic() - started:.0f}s", file=sys.stderr)
     print(
-        f"closed loop, {args.seconds:g}s per row after {args.warmup:g}s warm-up, client "
+        f"closed loop, {args.seconds:g}s per row in {args.slices} slices alternating with the "
+        f"other server, after {args.warmup:g}s warm-up, client "
         f"{args.client}, bot log level {args.bot_log_level}, request mix {args.mix}\n"
     )
     print(

@@ -82,6 +82,8 @@ class QuoteService:
         self._loop_lag = loop_lag
         self._shed_lag_s = shed_lag_s
         self._in_flight = 0
+        # Counter children by outcome, bound once (`labels()` is a locked lookup per call).
+        self._outcome_counters: dict[str, Any] = {}
 
     async def quote(
         self, params: Mapping[str, str], request_id: str | None = None
@@ -126,7 +128,12 @@ class QuoteService:
         finally:
             self._in_flight -= 1
             elapsed = self._clock() - started
-            self._metrics.quote_requests.labels(outcome).inc()
+            counter = self._outcome_counters.get(outcome)
+            if counter is None:
+                counter = self._outcome_counters[outcome] = self._metrics.quote_requests.labels(
+                    outcome
+                )
+            counter.inc()
             self._metrics.quote_duration.observe(elapsed)
 
     def _admit(self) -> None:

@@ -114,8 +114,14 @@ def _dumps(obj: Any, default: Callable[[Any], Any] | None = None, **_kw: Any) ->
         return json.dumps(obj, default=default).encode()
 
 
-def configure_logging(level: str = "info", *, json: bool = True) -> None:
-    """Configure structlog once for the process: JSON lines on stderr (console lines for humans)."""
+def configure_logging(
+    level: str = "info", *, json: bool = True, cache_loggers: bool = False
+) -> None:
+    """Configure structlog once for the process: JSON lines on stderr (console lines for humans).
+
+    `cache_loggers`: each logger keeps what it was built with on its first call instead of
+    rebuilding it on every call (~7 us saved per line). For servers, which configure once at
+    start; tests that reconfigure logging need the default."""
     numeric = logging.getLevelNamesMapping()[level.upper()]
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_dumps)
@@ -136,7 +142,7 @@ def configure_logging(level: str = "info", *, json: bool = True) -> None:
         logger_factory=structlog.BytesLoggerFactory(file=sys.stderr.buffer)
         if json
         else structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache_loggers,
     )
 
 

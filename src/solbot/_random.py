@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 
 __all__ = ["token_hex", "token_urlsafe"]
 
@@ -19,18 +20,21 @@ class _Pool:
     def __init__(self) -> None:
         self.buffer = b""
         self.offset = 0
+        self.lock = threading.Lock()  # ids are drawn from worker threads too (the load rig)
 
     def take(self, nbytes: int) -> bytes:
-        if self.offset + nbytes > len(self.buffer):
-            self.buffer = os.urandom(max(_POOL_BYTES, nbytes))
-            self.offset = 0
-        start = self.offset
-        self.offset = start + nbytes
-        return self.buffer[start : start + nbytes]
+        with self.lock:
+            if self.offset + nbytes > len(self.buffer):
+                self.buffer = os.urandom(max(_POOL_BYTES, nbytes))
+                self.offset = 0
+            start = self.offset
+            self.offset = start + nbytes
+            return self.buffer[start : start + nbytes]
 
     def reset(self) -> None:
         self.buffer = b""
         self.offset = 0
+        self.lock = threading.Lock()  # a lock held at fork time stays held in the child
 
 
 _pool = _Pool()

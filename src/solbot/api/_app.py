@@ -20,6 +20,7 @@ from solbot.api._errors import (
 )
 from solbot.api._json import JSONBytes
 from solbot.ops import Metrics, get_logger, request_id_var, request_line_var
+from solbot.ops._logging import LINE_WRITTEN
 
 __all__ = ["FastHandler", "FastPath", "ReadinessCheck", "RequestIdMiddleware", "create_app"]
 
@@ -82,6 +83,7 @@ class RequestIdMiddleware:
             line["status"] = status_holder[0]
             line["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 2)
             _log.info("http_request", **line)
+            line[LINE_WRITTEN] = True
             request_line_var.reset(line_token)
             request_id_var.reset(token)
 

@@ -31,13 +31,24 @@ request_line_var: ContextVar[dict[str, Any] | None] = ContextVar(
 )
 
 
+# What the access line says itself: a handler cannot set these.
+_LINE_OWN_FIELDS = frozenset(
+    {"event", "request_id", "level", "timestamp", "method", "path", "status", "elapsed_ms"}
+)
+# Put on a request's line once it is written: tasks started during the request share its context
+# (and so the line) and must log lines of their own from then on.
+LINE_WRITTEN = "__solbot_line_written__"
+
+
 def annotate_request_line(**fields: Any) -> bool:
     """Put `fields` on the access line of the HTTP request being served: one rich line per
     request (a "canonical log line") instead of one more line of its own. False outside a
-    request: the caller then logs its own line."""
+    request or once its line is written: the caller then logs its own line."""
     line = request_line_var.get()
-    if line is None:
+    if line is None or LINE_WRITTEN in line:
         return False
+    if not _LINE_OWN_FIELDS.isdisjoint(fields):
+        raise ValueError(f"the access line's own fields cannot be set: {sorted(fields)}")
     line.update(fields)
     return True
 
@@ -78,6 +89,12 @@ def _scrub_secrets(
     secret = [key for key in event_dict if _is_secret_field(key)]
     for key in secret:
         event_dict[key] = _REDACTED
+    for field, value in event_dict.items():  # one level down: a request line's annotations
+        if isinstance(value, dict) and any(_is_secret_field(key) for key in value):
+            # A copy: the caller's own mapping is not ours to change.
+            event_dict[field] = {
+                key: _REDACTED if _is_secret_field(key) else item for key, item in value.items()
+            }
     return event_dict
 
 
@@ -87,21 +104,20 @@ class _UtcTimestamp:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._second = -1
-        self._prefix = ""
+        # One tuple, replaced whole: a thread logging meanwhile reads a consistent pair.
+        self._cached: tuple[int, str] = (-1, "")
 
     def __call__(
         self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         now = self._clock()
         second = int(now)
-        if second != self._second:
-            self._prefix = dt.datetime.fromtimestamp(second, tz=dt.UTC).strftime(
-                "%Y-%m-%dT%H:%M:%S"
-            )
-            self._second = second
+        cached_second, prefix = self._cached
+        if second != cached_second:
+            prefix = dt.datetime.fromtimestamp(second, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._cached = (second, prefix)
         micros = min(999_999, round((now - second) * 1_000_000))
-        event_dict["timestamp"] = f"{self._prefix}.{micros:06d}Z"
+        event_dict["timestamp"] = f"{prefix}.{micros:06d}Z"
         return event_dict
 
 

@@ -54,7 +54,8 @@ class AggregatedQuote:
     outcomes: list[SourceOutcome]
     elapsed_ms: float
     # Why DFlow and Hashflow were asked, or None when Jupiter sufficed: "hedge" (no answer by
-    # the hedge delay), "jupiter_<status>" (a failed attempt or no quote: error, timeout,
+    # the hedge delay), "jupiter_error" (a first attempt failed, of whatever kind, while its
+    # retries go on), "jupiter_<status>" (its outcome without a quote: error, timeout,
     # rate_limited, circuit_open, no_route...), "jupiter_<confidence>,<WARNING>,..." (judged
     # below high confidence), "jupiter_not_asked".
     fallback_reason: str | None = None

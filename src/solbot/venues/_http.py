@@ -6,9 +6,10 @@ load put about a quarter of the bot's CPU in httpx's own layer (request and URL 
 extraction, response streaming) on top of the aiohttp work underneath, so the hot path skips it.
 httpx stays for the JSON-RPC client and the SSE price stream (`build_http_client`).
 
-Each call is bounded twice: the client's own timeout and an overall `asyncio.timeout`, because a
-read timeout is per chunk and a server that trickles bytes would otherwise hold the call past its
-budget. Retries, breakers and hedging live above this layer: an adapter makes exactly one attempt.
+Each call is bounded by the session, over the whole exchange (aiohttp's `total`, not a per-read
+timeout that a server trickling bytes could stretch), to the exact `timeout_s`. Quote attempts are
+also guarded above this layer by the retry's per-attempt timeout. Retries, breakers and hedging
+live above this layer: an adapter makes exactly one attempt.
 """
 
 from __future__ import annotations
@@ -178,8 +179,12 @@ class AiohttpVenueSession:
         headers: Mapping[str, str],
         timeout_s: float,
     ) -> VenueAnswer:
+        # ceil_threshold=inf: aiohttp rounds timeouts of 5 s and more up to the next whole second
+        # by default; the caller's budget is exact.
         timeout = aiohttp.ClientTimeout(
-            total=timeout_s, connect=min(timeout_s, self._connect_timeout_s)
+            total=timeout_s,
+            connect=min(timeout_s, self._connect_timeout_s),
+            ceil_threshold=math.inf,
         )
         try:
             async with self._open().request(

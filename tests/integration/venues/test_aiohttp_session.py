@@ -85,6 +85,26 @@ async def test_a_hung_venue_times_out_at_the_callers_timeout(
         assert time.perf_counter() - started < 1.0
 
 
+async def test_a_timeout_of_five_seconds_or_more_is_kept_to_exactly(
+    session: AiohttpVenueSession,
+) -> None:
+    """aiohttp rounds timeouts of 5 s and more up to a whole second of loop time by default;
+    the budget is chosen to end half-way through a second, where rounding would add ~0.5 s."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(10)
+
+    async with serving(serve) as url:
+        now = asyncio.get_running_loop().time()
+        timeout_s = 5.0 + (0.5 - now % 1.0) % 1.0
+        started = time.perf_counter()
+        with pytest.raises(UpstreamTimeout):
+            await VenueHttp(session, source="jupiter").send("GET", url, timeout_s=timeout_s)
+        elapsed = time.perf_counter() - started
+    assert timeout_s - 0.05 < elapsed < timeout_s + 0.3
+
+
 async def test_a_trickling_body_is_aborted_at_the_callers_timeout(
     session: AiohttpVenueSession,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,7 +37,6 @@ async def test_a_handlers_fields_ride_on_the_one_access_line_of_its_request(
 
     async def hot(_scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         assert annotate_request_line(quote={"quote_id": "q_1", "winner": "jupiter"})
-        assert annotate_request_line(status=999, path="/elsewhere")  # the line's own win
         return 200, b"{}", []
 
     app = create_app(metrics=Metrics(), fast_routes={"/v1/hot": hot})
@@ -80,3 +80,44 @@ def test_timestamps_move_to_the_next_second() -> None:
     second = stamp(None, "info", {})["timestamp"]
     assert first[:19] != second[:19]
     assert second.endswith(".001000Z")
+
+
+async def test_the_lines_own_fields_cannot_be_set_and_late_annotations_log_their_own_line(
+    restore_structlog: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("info")
+    refused: list[str] = []
+    late: list[asyncio.Task[bool]] = []
+
+    async def hot(_scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        for own in ("event", "request_id", "status"):
+            try:
+                annotate_request_line(**{own: "x"})
+            except ValueError:
+                refused.append(own)
+
+        async def after_the_answer() -> bool:
+            await asyncio.sleep(0.05)  # the request's line is written by now
+            return annotate_request_line(trade="t_1")
+
+        late.append(asyncio.get_running_loop().create_task(after_the_answer()))
+        return 200, b"{}", []
+
+    app = create_app(metrics=Metrics(), fast_routes={"/v1/hot": hot})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as c:
+        assert (await c.get("/v1/hot")).status_code == 200
+    assert await late[0] is False  # the caller then logs a line of its own
+    assert refused == ["event", "request_id", "status"]
+    (line,) = _lines(capsys)
+    assert "trade" not in line
+
+
+def test_secret_fields_inside_an_annotation_are_redacted_without_touching_the_callers_dict(
+    restore_structlog: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("info")
+    summary = {"quote_id": "q_1", "api_key": "sk-live-123"}
+    structlog.get_logger("t").info("http_request", quote=summary)
+    (line,) = _lines(capsys)
+    assert line["quote"] == {"quote_id": "q_1", "api_key": "[redacted]"}
+    assert summary["api_key"] == "sk-live-123"

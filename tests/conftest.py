@@ -19,6 +19,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
 
 
+@pytest.fixture
+def restore_structlog() -> Iterator[None]:
+    """For a test that configures logging itself: structlog's configuration as it was, after."""
+    import structlog
+
+    saved = structlog.get_config()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A real Redis (db 15 by default); `make test` starts one when absent."""

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import structlog
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -55,15 +53,6 @@ def encodings(secret: bytes) -> list[str]:
     if len(secret) == 64:
         forms.append(str(Signature(secret)))
     return forms
-
-
-@pytest.fixture
-def restore_structlog() -> Iterator[None]:
-    saved = structlog.get_config()
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
 
 
 def _fail_inside_signer(keystore: Keystore, sealed: SealedKey, logger: object) -> None:

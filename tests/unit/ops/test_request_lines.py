@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -15,15 +14,6 @@ from starlette.types import Scope
 from solbot.api import create_app
 from solbot.ops import Metrics, annotate_request_line, configure_logging
 from solbot.ops._logging import _UtcTimestamp
-
-
-@pytest.fixture
-def restore_structlog() -> Iterator[None]:
-    saved = structlog.get_config()
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:

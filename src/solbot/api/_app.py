@@ -19,7 +19,7 @@ from solbot.api._errors import (
     install_error_handlers,
 )
 from solbot.api._json import JSONBytes
-from solbot.ops import Metrics, get_logger, request_id_var, request_line_var
+from solbot.ops import BoundChildren, Metrics, get_logger, request_id_var, request_line_var
 from solbot.ops._logging import LINE_WRITTEN
 
 __all__ = ["FastHandler", "FastPath", "ReadinessCheck", "RequestIdMiddleware", "create_app"]
@@ -37,9 +37,8 @@ class RequestIdMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        # Counter children by (route, status), bound once: `labels()` is a locked lookup. Both
-        # are bounded sets (route templates, not raw paths).
-        self._request_counters: dict[tuple[str, int], Any] = {}
+        # By route template (not raw path) and status: bounded label sets.
+        self._request_counters = BoundChildren(metrics.http_requests)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,13 +70,7 @@ class RequestIdMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            key = (path, status_holder[0])
-            counter = self._request_counters.get(key)
-            if counter is None:
-                counter = self._request_counters[key] = self.metrics.http_requests.labels(
-                    path, str(status_holder[0])
-                )
-            counter.inc()
+            self._request_counters(path, str(status_holder[0])).inc()
             line["method"] = scope.get("method")
             line["path"] = scope.get("path")
             line["status"] = status_holder[0]

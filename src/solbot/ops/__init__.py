@@ -8,11 +8,12 @@ from solbot.ops._logging import (
     request_id_var,
     request_line_var,
 )
-from solbot.ops._metrics import Metrics
+from solbot.ops._metrics import BoundChildren, Metrics
 from solbot.ops._serving import AsgiServer
 
 __all__ = [
     "AsgiServer",
+    "BoundChildren",
     "LoopLag",
     "Metrics",
     "annotate_request_line",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from solbot.domain import QuoteRequest, QuoteSource, VenueQuote
 from solbot.errors import (
@@ -21,7 +20,7 @@ from solbot.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from solbot.ops import Metrics, get_logger
+from solbot.ops import BoundChildren, Metrics, get_logger
 from solbot.resilience import (
     Clock,
     Deadline,
@@ -95,7 +94,7 @@ class GuardedSource:
         # Labelled children bound once: `labels()` is a locked dict lookup, paid per call else.
         self._duration_metric = metrics.upstream_duration.labels(self.name)
         self._circuit_metric = metrics.circuit_state.labels(self.name)
-        self._requests_metric: dict[str, Any] = {}
+        self._requests_metric = BoundChildren(metrics.upstream_requests)
         self._circuit_metric.set(int(breaker.state))
 
     async def quote(
@@ -195,12 +194,7 @@ class GuardedSource:
         return SourceOutcome(self.name, status, latency_ms=elapsed_s * 1000, reason=reason)
 
     def _count(self, status: str) -> None:
-        counter = self._requests_metric.get(status)
-        if counter is None:
-            counter = self._requests_metric[status] = self._metrics.upstream_requests.labels(
-                self.name, status
-            )
-        counter.inc()
+        self._requests_metric(self.name, status).inc()
 
     def _sync_gauge(self) -> None:
         self._circuit_metric.set(int(self.breaker.state))

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from solbot.errors import SolbotError
-from solbot.ops import Metrics, annotate_request_line, get_logger
+from solbot.ops import BoundChildren, Metrics, annotate_request_line, get_logger
 from solbot.quotes._aggregator import (
     AggregatedQuote,
     AllSourcesFailed,
@@ -82,8 +82,7 @@ class QuoteService:
         self._loop_lag = loop_lag
         self._shed_lag_s = shed_lag_s
         self._in_flight = 0
-        # Counter children by outcome, bound once (`labels()` is a locked lookup per call).
-        self._outcome_counters: dict[str, Any] = {}
+        self._outcome_counters = BoundChildren(metrics.quote_requests)
 
     async def quote(
         self, params: Mapping[str, str], request_id: str | None = None
@@ -128,12 +127,7 @@ class QuoteService:
         finally:
             self._in_flight -= 1
             elapsed = self._clock() - started
-            counter = self._outcome_counters.get(outcome)
-            if counter is None:
-                counter = self._outcome_counters[outcome] = self._metrics.quote_requests.labels(
-                    outcome
-                )
-            counter.inc()
+            self._outcome_counters(outcome).inc()
             self._metrics.quote_duration.observe(elapsed)
 
     def _admit(self) -> None:

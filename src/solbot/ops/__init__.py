@@ -7,6 +7,7 @@ from solbot.ops._logging import (
     get_logger,
     request_id_var,
     request_line_var,
+    utc_second_iso,
 )
 from solbot.ops._metrics import BoundChildren, Metrics
 from solbot.ops._serving import AsgiServer
@@ -21,4 +22,5 @@ __all__ = [
     "get_logger",
     "request_id_var",
     "request_line_var",
+    "utc_second_iso",
 ]

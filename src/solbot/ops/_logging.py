@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -21,6 +22,7 @@ __all__ = [
     "get_logger",
     "request_id_var",
     "request_line_var",
+    "utc_second_iso",
 ]
 
 request_id_var: ContextVar[str | None] = ContextVar("solbot_request_id", default=None)
@@ -98,26 +100,27 @@ def _scrub_secrets(
     return event_dict
 
 
+@functools.lru_cache(maxsize=64)
+def utc_second_iso(unix_s: int) -> str:
+    """`unix_s` as ISO 8601 UTC to the second, without a zone ("2026-11-22T08:04:24"); its
+    callers (log timestamps, quote expiries) format the same second over and over."""
+    return dt.datetime.fromtimestamp(unix_s, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 class _UtcTimestamp:
     """`timestamp` as ISO 8601 UTC with microseconds, like structlog's TimeStamper(fmt="iso",
     utc=True), at a fifth of its cost: the part up to the second is formatted once a second."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        # One tuple, replaced whole: a thread logging meanwhile reads a consistent pair.
-        self._cached: tuple[int, str] = (-1, "")
 
     def __call__(
         self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         now = self._clock()
         second = int(now)
-        cached_second, prefix = self._cached
-        if second != cached_second:
-            prefix = dt.datetime.fromtimestamp(second, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            self._cached = (second, prefix)
         micros = min(999_999, round((now - second) * 1_000_000))
-        event_dict["timestamp"] = f"{prefix}.{micros:06d}Z"
+        event_dict["timestamp"] = f"{utc_second_iso(second)}.{micros:06d}Z"
         return event_dict
 
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from solbot.errors import SolbotError
-from solbot.ops import BoundChildren, Metrics, annotate_request_line, get_logger
+from solbot.ops import BoundChildren, Metrics, annotate_request_line, get_logger, utc_second_iso
 from solbot.quotes._aggregator import (
     AggregatedQuote,
     AllSourcesFailed,
@@ -46,14 +44,8 @@ class QuoteFailed(SolbotError):
         self.retry_after_s = retry_after_s
 
 
-@functools.lru_cache(maxsize=64)
-def _iso_second(unix_s: int) -> str:
-    return dt.datetime.fromtimestamp(unix_s, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _iso(unix_s: float) -> str:
-    # Second resolution: every answer within one second shares the formatted string.
-    return _iso_second(int(unix_s))
+    return f"{utc_second_iso(int(unix_s))}Z"
 
 
 class QuoteService:

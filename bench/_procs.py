@@ -349,24 +349,18 @@ async def _run_simnet(args: argparse.Namespace) -> None:
         await stop.wait()
 
 
-async def _run_proxy(args: argparse.Namespace) -> None:
+def proxy_app(session: Any, upstream_quote_url: str) -> Any:
+    """The bare pass-through proxy as an ASGI app: FastAPI's `GET /v1/quote` forwarded through
+    `session` (a `solbot.venues.VenueSession`) to `upstream_quote_url`, its answer returned."""
     from fastapi import FastAPI
 
-    # The same outbound session the bot's venue adapters use (aiohttp, same pool size), so the
-    # comparison is of the aggregation, not of two HTTP client stacks.
-    from solbot.config import load_settings
-    from solbot.ops import AsgiServer
-    from solbot.venues import build_venue_session
-
-    client = build_venue_session(load_settings(quote_deadline_ms=2000), max_connections=400)
-    upstream = args.upstream.rstrip("/") + "/quote"
     app = FastAPI()
 
     @app.get("/v1/quote")
     async def quote(request: Request) -> Response:
-        answer = await client.request(
+        answer = await session.request(
             "GET",
-            upstream,
+            upstream_quote_url,
             params=list(request.query_params.multi_items()),
             content=None,
             headers={"accept": "application/json"},
@@ -375,6 +369,19 @@ async def _run_proxy(args: argparse.Namespace) -> None:
         return Response(
             answer.content, answer.status_code, media_type="application/json; charset=utf-8"
         )
+
+    return app
+
+
+async def _run_proxy(args: argparse.Namespace) -> None:
+    # The same outbound session the bot's venue adapters use (aiohttp, same pool size), so the
+    # comparison is of the aggregation, not of two HTTP client stacks.
+    from solbot.config import load_settings
+    from solbot.ops import AsgiServer
+    from solbot.venues import build_venue_session
+
+    client = build_venue_session(load_settings(quote_deadline_ms=2000), max_connections=400)
+    app = proxy_app(client, args.upstream.rstrip("/") + "/quote")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

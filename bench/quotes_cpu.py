@@ -5,7 +5,7 @@ and aiohttp. This one takes those away: each app is called as ASGI in-process, a
 session answers at once with bodies recorded from the simnet. What is left is the app's own
 work: for the bot, validation, the aggregation, breakers, limiters, retries, parsing, judging,
 the quote book, the answer and the access line; for the proxy (the same FastAPI app as the
-throughput benchmark's), FastAPI's routing and one pass-through.
+throughput benchmark's, `_procs.proxy_app`), FastAPI's routing and one pass-through.
 
 Rows: the bot when Jupiter alone suffices; the bot when Jupiter's quote is judged low (marks set
 0.6 % away) so that DFlow and Hashflow are asked too; the proxy. Each row runs `--quotes`
@@ -25,8 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from _procs import running, start_simnet, workdir
-from fastapi import FastAPI, Request, Response  # module level: FastAPI resolves annotations here
+from _procs import proxy_app, running, start_simnet, workdir
 
 from solbot.api._app import create_app
 from solbot.api._quotes import quote_fast_handler, quotes_router
@@ -144,25 +143,9 @@ def bot_app(answers: Mapping[str, VenueAnswer], off_by: float) -> tuple[Asgi, Ca
     return app, session
 
 
-def proxy_app(answers: Mapping[str, VenueAnswer]) -> tuple[Asgi, Canned]:
+def canned_proxy(answers: Mapping[str, VenueAnswer]) -> tuple[Asgi, Canned]:
     session = Canned(answers)
-    app = FastAPI()
-
-    @app.get("/v1/quote")
-    async def quote(request: Request) -> Response:
-        answer = await session.request(
-            "GET",
-            "https://api.jup.ag/swap/v1/quote",
-            params=list(request.query_params.multi_items()),
-            content=None,
-            headers={"accept": "application/json"},
-            timeout_s=2.0,
-        )
-        return Response(
-            answer.content, answer.status_code, media_type="application/json; charset=utf-8"
-        )
-
-    return app, session  # type: ignore[return-value]
+    return proxy_app(session, "https://api.jup.ag/swap/v1/quote"), session
 
 
 async def measure(app: Asgi, session: Canned, quotes: int) -> tuple[float, float, dict[str, Any]]:
@@ -215,7 +198,7 @@ async def run(args: argparse.Namespace) -> None:
     for label, (app, session) in (
         ("bot, Jupiter alone", bot_app(answers, 0.0)),
         ("bot, DFlow and Hashflow asked too", bot_app(answers, 0.006)),
-        ("proxy (FastAPI pass-through)", proxy_app(answers)),
+        ("proxy (FastAPI pass-through)", canned_proxy(answers)),
     ):
         tune_gc()
         best, median, last = await measure(app, session, args.quotes)

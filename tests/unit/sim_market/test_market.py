@@ -270,6 +270,41 @@ def test_background_trades_land_on_chain_and_move_reserves(chain: SimChain, mark
     assert after != before
 
 
+def _deviation_bps(market: Market, key: str) -> float:
+    """How far a pool's mid price is from the fair prices' ratio, in bps."""
+    state = market._pool_states()[key]
+    fair_a, fair_b = market.fair_price(state.mint_a), market.fair_price(state.mint_b)
+    assert fair_a is not None and fair_b is not None
+    decimals_a = market.tokens[state.mint_a].decimals
+    decimals_b = market.tokens[state.mint_b].decimals
+    target = fair_a / fair_b * 10**decimals_b / 10**decimals_a
+    return float(abs(state.reserve_b / state.reserve_a / target - 1.0) * 10_000)
+
+
+def test_arbitrage_pulls_every_liquid_pool_back_toward_the_fair_price(
+    chain: SimChain, market: Market
+) -> None:
+    """After the walk moves prices, one arbitrage pass trades each liquid pool that is off by
+    more than fee and edge most of the way back, in real transactions, and leaves thin pools."""
+    assert market.arbitrage() == []  # a fresh market sits at fair prices
+    market.step(3600.0)  # two and a half simulated days: every walked token moves
+    liquid = [key for key, pool in market.pools.items() if not pool.thin]
+    before = {key: _deviation_bps(market, key) for key in liquid}
+    off = {key for key in liquid if before[key] > market.pools[key].fee_bps + 2.0}
+    assert len(off) >= 3
+    thin_before = {k: market._pool_states()[k] for k, p in market.pools.items() if p.thin}
+
+    signatures = market.arbitrage()
+
+    assert len(signatures) == len(off)
+    for signature in signatures:
+        record = chain.transaction(signature)
+        assert record is not None and record.err is None
+    for key in off:
+        assert _deviation_bps(market, key) < 0.35 * before[key], market.pools[key].label
+    assert {k: market._pool_states()[k] for k in thin_before} == thin_before
+
+
 def test_random_walk_is_deterministic_under_a_seed() -> None:
     """Two markets with the same seed walk the same prices and trade the same amounts."""
 

@@ -3,8 +3,9 @@
 Pools are constant-product pairs whose two reserves are real SPL token accounts owned by one
 simulated market maker: a pool's reserves are whatever its vaults hold on the chain, so a swap that
 lands changes the price. Fair USD prices follow a random walk (`PriceWalk`); background traders
-swap on-chain, arbitraging pools toward fair prices or trading noise, through real transactions
-sent with `SimChain.send`. Venues (Jupiter, DFlow, Hashflow, Pyth) price from this one market.
+swap on-chain through real transactions sent with `SimChain.send`: arbitrageurs pull every liquid
+pool back toward the fair prices each tick, noise traders push pools about between ticks. Venues
+(Jupiter, DFlow, Hashflow, Pyth) price from this one market.
 """
 
 from __future__ import annotations
@@ -103,7 +104,11 @@ class MarketConfig:
     demo_wallets: int = 3
     background_traders: int = 4
     time_scale: float = 60.0  # simulated seconds per real second, for the random walk
-    arbitrage_share: float = 0.6  # fraction of background trades that are arbitrage
+    # Arbitrageurs act every tick, as mainnet's do every slot: a liquid pool whose price is off
+    # the fair price by more than its fee plus this edge (their gas and priority fees) is traded
+    # back toward it. The random walk runs `time_scale` times faster than real time, so anything
+    # sparser leaves pools a percent off the oracle for seconds, which mainnet's majors never are.
+    arbitrage_edge_bps: float = 2.0
     oracle_conf_bps: float = 4.0  # Pyth confidence interval, in bps of the price
     hashflow_spread_bps: float = 8.0
     hashflow_inventory_usd: float = 3_000_000.0
@@ -769,8 +774,11 @@ class Market:
 
     # ---- the moving market -----------------------------------------------------------------
 
-    def step(self, dt_s: float = 0.4, *, trades: int = 0) -> list[Signature]:
-        """One tick: prices walk `dt_s` seconds, then `trades` background swaps land on-chain."""
+    def step(
+        self, dt_s: float = 0.4, *, trades: int = 0, arbitrage: bool = False
+    ) -> list[Signature]:
+        """One tick: prices walk `dt_s` seconds, arbitrageurs (when `arbitrage`) pull the pools
+        back toward them, then `trades` background noise swaps land on-chain."""
         volatility = self.faults.get("market").volatility
         self.walk.advance(dt_s, volatility=volatility)
         now = int(self._clock())
@@ -779,7 +787,7 @@ class Market:
             oracle.ema += alpha * (self.walk.prices[mint] - oracle.ema)
             oracle.prev_publish_time = oracle.publish_time or now
             oracle.publish_time = now
-        signatures = []
+        signatures = self.arbitrage() if arbitrage else []
         for _ in range(trades):
             signature = self.trade_once()
             if signature is not None:
@@ -790,7 +798,9 @@ class Market:
         return signatures
 
     async def run(self, trades_per_s: float = 2.0, tick_ms: int = 400) -> None:
-        """Tick prices every `tick_ms`, about `trades_per_s` background trades; until cancelled."""
+        """Tick prices every `tick_ms`, about `trades_per_s` background noise trades and, while
+        there is background trading at all, arbitrage every tick; until cancelled. With
+        `trades_per_s` 0 the pools stand still (tests that want a quiet chain)."""
         if not self._ready:
             self.setup()
         dt = tick_ms / 1000.0
@@ -802,23 +812,35 @@ class Market:
             elapsed, last = now - last, now
             trades = _poisson(self._rng, trades_per_s * elapsed)
             try:
-                self.step(elapsed, trades=trades)
+                self.step(elapsed, trades=trades, arbitrage=trades_per_s > 0)
             except Exception:  # a broken tick must not stop the market
                 _log.exception("market tick failed")
 
     def trade_once(self) -> Signature | None:
-        """One background trade: arbitrage a pool toward fair prices, or noise."""
+        """One background noise trade on a random liquid pool (retail flow moving prices)."""
         states = self._pool_states()
         liquid = [s for s in states.values() if not self.pools[s.key].thin]
         pool = self._rng.choice(liquid)
-        plan = None
-        if self._rng.random() < self.config.arbitrage_share:
-            plan = self._arbitrage(pool)
-            if plan is not None:
+        self._stats.noise_trades += 1
+        return self._trade(pool, self._noise(pool))
+
+    def arbitrage(self) -> list[Signature]:
+        """Every liquid pool off its fair price beyond fee and edge is traded back toward it."""
+        signatures = []
+        for key, pool in self.pools.items():
+            if pool.thin:
+                continue
+            state = self._pool_states()[key]
+            plan = self._arbitrage(state)
+            if plan is None:
+                continue
+            signature = self._trade(state, plan)
+            if signature is not None:
                 self._stats.arbitrage_trades += 1
-        if plan is None:
-            plan = self._noise(pool)
-            self._stats.noise_trades += 1
+                signatures.append(signature)
+        return signatures
+
+    def _trade(self, pool: PoolState, plan: tuple[str, int]) -> Signature | None:
         input_mint, amount = plan
         route = evaluate_path([pool], input_mint, amount, "ExactIn")
         if route is None or route.out_amount <= 0:
@@ -856,10 +878,10 @@ class Market:
         dec_a, dec_b = self.tokens[pool.mint_a].decimals, self.tokens[pool.mint_b].decimals
         target = fair_a / fair_b * 10**dec_b / 10**dec_a  # units of b per unit of a
         mid = pool.reserve_b / pool.reserve_a
-        if abs(mid / target - 1.0) * BPS <= pool.fee_bps:
+        if abs(mid / target - 1.0) * BPS <= pool.fee_bps + self.config.arbitrage_edge_bps:
             return None
         k = pool.reserve_a * pool.reserve_b
-        fraction = self._rng.uniform(0.3, 0.8)
+        fraction = self._rng.uniform(0.8, 1.0)
         if mid > target:  # a is dear in the pool: sell a into it
             amount = int((math.sqrt(k / target) - pool.reserve_a) * fraction)
             return (pool.mint_a, amount) if amount > 0 else None

@@ -263,4 +263,4 @@ class RedisStore:
         finally:
             with contextlib.suppress(*_RedisFailures):
                 async with asyncio.timeout(self._op_timeout_s):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]

@@ -33,7 +33,12 @@ class AsgiServer:
         backlog: int = 4096,
         ws_ping_interval: float | None = 20.0,
         timeout_graceful_shutdown: int = 5,
+        keep_alive_s: int = 65,
     ) -> None:
+        # An idle keep-alive connection is closed by the client or a load balancer in front,
+        # never by us first: a server closing it (uvicorn's default is 5 s, the same as httpx's
+        # pool expiry) races a client reusing it, which then reads a reset on a request that
+        # was never served. 65 s outlasts the usual balancer idle timeout (60 s).
         self._config = uvicorn.Config(
             app,
             host=host,
@@ -44,6 +49,7 @@ class AsgiServer:
             backlog=backlog,
             ws_ping_interval=ws_ping_interval,
             timeout_graceful_shutdown=timeout_graceful_shutdown,
+            timeout_keep_alive=keep_alive_s,
             http="httptools",
             loop="none",
         )

@@ -193,7 +193,7 @@ async def measure(app: Asgi, session: Canned, quotes: int) -> tuple[float, float
 
 async def run(args: argparse.Namespace) -> None:
     answers = await record()
-    configure_logging("info", cache_loggers=True)  # as `solbot serve` does; lines to stderr
+    configure_logging("info", server=True)  # as `solbot serve` does; lines to stderr
     rows = []
     for label, (app, session) in (
         ("bot, Jupiter alone", bot_app(answers, 0.0)),

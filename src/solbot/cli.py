@@ -122,7 +122,7 @@ def up(
                     **simnet.endpoints.settings_overrides(sim_settings.host),  # type: ignore[union-attr]
                 )
             )
-            configure_logging(settings.log_level, cache_loggers=True)
+            configure_logging(settings.log_level, server=True)
             async with build_services(settings) as services:
                 _print_simnet(simnet)
                 await _serve(services, "all", stop, banner="retail-sol-bot is up on the simnet")
@@ -153,7 +153,7 @@ def serve(
     settings = _load(lambda: load_settings(**overrides))
 
     async def main(stop: asyncio.Event) -> None:
-        configure_logging(settings.log_level, cache_loggers=True)
+        configure_logging(settings.log_level, server=True)
         async with build_services(settings) as services:
             await _serve(services, role, stop, banner=f"serving (role {role})")
 

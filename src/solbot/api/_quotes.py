@@ -19,12 +19,26 @@ from solbot.quotes import QuoteFailed, QuoteService
 __all__ = ["quote_fast_handler", "quotes_router"]
 
 
+def query_params(raw: bytes) -> dict[str, str]:
+    """A query string's parameters as `dict(parse_qsl(..., keep_blank_values=True))` gives
+    them (the last of a repeated name wins), without parse_qsl's cost (~5 us, a quote's hot
+    path) for the plain queries clients send: no percent escapes, no '+'."""
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    params: dict[str, str] = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            params[name] = value
+    return params
+
+
 def quote_fast_handler(service: QuoteService) -> FastHandler:
     """`GET /v1/quote` as served ahead of FastAPI (see `FastPath`), and by its FastAPI route."""
 
     async def handle(scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        query = scope.get("query_string", b"").decode("latin-1")
-        params = dict(parse_qsl(query, keep_blank_values=True))
+        params = query_params(scope.get("query_string", b""))
         try:
             body = await service.quote(params, request_id_var.get())
         except QuoteFailed as exc:

@@ -17,14 +17,13 @@ import asyncio
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from solbot.domain import QuoteRequest, VenueQuote
 from solbot.errors import NoRoute, SolbotError
 from solbot.quotes._guarded import GuardedSource, SourceOutcome
 from solbot.quotes._marks import MarkBoard
 from solbot.quotes._request import QUOTE_SOURCES, QuoteQuery
-from solbot.quotes._scoring import Confidence, ScoredQuote, judge, rank
+from solbot.quotes._scoring import Confidence, Judgement, ScoredQuote, judge, rank
 from solbot.resilience import Clock, Deadline, LatencyTracker, SingleFlight, monotonic
 
 __all__ = ["AggregatedQuote", "AllSourcesFailed", "QuoteAggregator"]
@@ -106,16 +105,11 @@ class QuoteAggregator:
         )
         wanted = [name for name in query.sources if name in self._sources]
         tasks: dict[str, asyncio.Task[SourceOutcome]] = {}
-        # A bare future rather than an Event: waiting on an Event needs a task of its own.
-        primary_trouble: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def trouble_seen() -> None:
-            if not primary_trouble.done():
-                primary_trouble.set_result(None)
+        hedge = _HedgeWait(asyncio.get_running_loop())
 
         def start(name: str) -> None:
             if name in wanted and name not in tasks:
-                on_trouble = trouble_seen if name == PRIMARY else None
+                on_trouble = hedge.trouble_seen if name == PRIMARY else None
                 tasks[name] = asyncio.create_task(
                     self._sources[name].quote(request, deadline, on_trouble=on_trouble),
                     name=f"quote-{name}",
@@ -130,8 +124,8 @@ class QuoteAggregator:
             start(PRIMARY)
             if board_mark is None:
                 start(ORACLE)  # no fresh mark on the board: Pyth is asked as the mark
-            fallback_reason = await self._fallback_reason(
-                tasks, query, deadline, primary_trouble, board_mark
+            fallback_reason, primary_judged = await self._fallback_reason(
+                tasks, query, deadline, hedge, board_mark
             )
             if fallback_reason is not None:
                 for name in FALLBACKS:
@@ -141,7 +135,7 @@ class QuoteAggregator:
             await self._cancel_stragglers(tasks)
 
         outcomes = self._outcomes(tasks, wanted)
-        best = self._select(outcomes, query, board_mark)
+        best = self._select(outcomes, query, board_mark, primary_judged)
         elapsed_ms = (self._clock() - started) * 1000
         if best is None:
             raise self._failure(outcomes)
@@ -163,28 +157,29 @@ class QuoteAggregator:
         tasks: dict[str, asyncio.Task[SourceOutcome]],
         query: QuoteQuery,
         deadline: Deadline,
-        trouble: asyncio.Future[None],
+        hedge: _HedgeWait,
         board_mark: int | None,
-    ) -> str | None:
-        """Why the fallbacks must be asked, or None when Jupiter's answer by the hedge delay is
-        good enough alone. A first failed attempt ends the wait at once (its retries go on)."""
+    ) -> tuple[str | None, Judgement | None]:
+        """Why the fallbacks must be asked (None when Jupiter's answer by the hedge delay is good
+        enough alone), with Jupiter's judgement against the board's mark when it was judged. A
+        first failed attempt ends the wait at once (its retries go on)."""
         primary = tasks.get(PRIMARY)
         if primary is None:
-            return "jupiter_not_asked"
+            return "jupiter_not_asked", None
         hedge_s = min(self._latency.hedge_delay(PRIMARY), self._budget(deadline))
-        watched: set[asyncio.Future[Any]] = {primary, trouble}
-        await asyncio.wait(watched, timeout=hedge_s, return_when="FIRST_COMPLETED")
+        await hedge.wait(primary, hedge_s)
         if not primary.done():
-            return "jupiter_error" if trouble.done() else "hedge"
+            return ("jupiter_error" if hedge.troubled else "hedge"), None
         outcome = primary.result()
         if outcome.quote is None:
-            return f"jupiter_{outcome.status}"
+            return f"jupiter_{outcome.status}", None
         mark = board_mark if board_mark is not None else await self._oracle_mark(tasks, deadline)
         judgement = judge(outcome.quote, mark_out=mark, slippage_bps=query.slippage_bps)
+        reused = judgement if board_mark is not None else None
         if judgement.confidence is Confidence.HIGH:
-            return None
+            return None, reused
         codes = "".join(f",{w.code}" for w in judgement.warnings)
-        return f"jupiter_{judgement.confidence.value}{codes}"
+        return f"jupiter_{judgement.confidence.value}{codes}", reused
 
     async def _oracle_mark(
         self, tasks: dict[str, asyncio.Task[SourceOutcome]], deadline: Deadline
@@ -275,12 +270,21 @@ class QuoteAggregator:
         return outcomes
 
     def _select(
-        self, outcomes: list[SourceOutcome], query: QuoteQuery, board_mark: int | None
+        self,
+        outcomes: list[SourceOutcome],
+        query: QuoteQuery,
+        board_mark: int | None,
+        primary_judged: Judgement | None,
     ) -> ScoredQuote | None:
+        """Judge every quote (Jupiter's again only if it was judged without the board's mark)
+        and rank them; each outcome gets its score."""
         quotes = {o.source: o.quote for o in outcomes if o.quote is not None}
         oracle = quotes.get(ORACLE)
         candidates = []
         for source, quote in quotes.items():
+            if source == PRIMARY and primary_judged is not None:
+                candidates.append((quote, primary_judged))
+                continue
             mark = board_mark if source != ORACLE and board_mark is not None else None
             if mark is None:
                 mark = self._mark_for(source, quote, oracle, quotes)
@@ -312,3 +316,38 @@ class QuoteAggregator:
             return NoRouteAnywhere("no source has a route for this pair and amount", outcomes)
         reasons = ", ".join(f"{o.source}: {o.status}" for o in attempted) or "no source available"
         return AllSourcesFailed(f"every quote source failed ({reasons})", outcomes)
+
+
+class _HedgeWait:
+    """Waits for Jupiter's outcome until the hedge delay, or less when an attempt fails first.
+
+    One future, woken by Jupiter's task finishing, its first failed attempt, or a timer:
+    `asyncio.wait` on both would build sets, a waiter and a counter for every quote."""
+
+    __slots__ = ("_loop", "_woken", "troubled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._woken: asyncio.Future[None] | None = None
+        self.troubled = False
+
+    def trouble_seen(self) -> None:
+        self.troubled = True
+        self._wake()
+
+    def _wake(self, _done: object = None) -> None:
+        woken = self._woken
+        if woken is not None and not woken.done():
+            woken.set_result(None)
+
+    async def wait(self, primary: asyncio.Task[SourceOutcome], timeout_s: float) -> None:
+        if primary.done() or self.troubled or timeout_s <= 0:
+            return
+        self._woken = self._loop.create_future()
+        primary.add_done_callback(self._wake)
+        timer = self._loop.call_later(timeout_s, self._wake)
+        try:
+            await self._woken
+        finally:
+            timer.cancel()
+            primary.remove_done_callback(self._wake)

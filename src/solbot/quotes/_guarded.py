@@ -95,7 +95,8 @@ class GuardedSource:
         self._duration_metric = metrics.upstream_duration.labels(self.name)
         self._circuit_metric = metrics.circuit_state.labels(self.name)
         self._requests_metric = BoundChildren(metrics.upstream_requests)
-        self._circuit_metric.set(int(breaker.state))
+        self._circuit_shown = int(breaker.state)
+        self._circuit_metric.set(self._circuit_shown)
 
     async def quote(
         self,
@@ -197,4 +198,7 @@ class GuardedSource:
         self._requests_metric(self.name, status).inc()
 
     def _sync_gauge(self) -> None:
-        self._circuit_metric.set(int(self.breaker.state))
+        state = int(self.breaker.state)
+        if state != self._circuit_shown:  # a gauge set takes a lock: only on a change
+            self._circuit_shown = state
+            self._circuit_metric.set(state)

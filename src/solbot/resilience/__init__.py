@@ -29,7 +29,12 @@ from solbot.resilience._ratelimit import (
     RedisRateLimiter,
     SlidingWindowLog,
 )
-from solbot.resilience._retry import RetryPolicy, call_with_retries, retry_after_from_headers
+from solbot.resilience._retry import (
+    RetryPolicy,
+    call_with_retries,
+    inside_attempt_timeout,
+    retry_after_from_headers,
+)
 from solbot.resilience._singleflight import SingleFlight
 
 __all__ = [
@@ -58,6 +63,7 @@ __all__ = [
     "current_deadline",
     "deadline_scope",
     "hedged",
+    "inside_attempt_timeout",
     "monotonic",
     "retry_after_from_headers",
 ]

@@ -14,6 +14,7 @@ import email.utils
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -72,6 +73,17 @@ class RetryPolicy:
         return wait
 
 
+# True while `fn` runs under an attempt's own timeout: an HTTP client below may then leave out a
+# timer of its own for the same budget (aiohttp's total timeout costs ~5 us a request).
+_INSIDE_ATTEMPT_TIMEOUT: ContextVar[bool] = ContextVar("solbot_in_attempt", default=False)
+
+
+def inside_attempt_timeout() -> bool:
+    """Whether the caller runs inside `call_with_retries`' attempt, which is aborted at the
+    timeout it was given (so that timeout needs no second timer below)."""
+    return _INSIDE_ATTEMPT_TIMEOUT.get()
+
+
 async def call_with_retries(
     fn: Callable[[float], Awaitable[T]],
     deadline: Deadline,
@@ -99,6 +111,7 @@ async def call_with_retries(
             raise DeadlineExceeded(
                 f"no time left to call {source}", source=source, attempts=attempt - 1
             )
+        guarded = _INSIDE_ATTEMPT_TIMEOUT.set(True)
         try:
             async with asyncio.timeout(timeout_s):
                 return await fn(timeout_s)
@@ -111,6 +124,8 @@ async def call_with_retries(
             error.__cause__ = exc
         except Exception as exc:
             error = exc
+        finally:
+            _INSIDE_ATTEMPT_TIMEOUT.reset(guarded)
         if attempt >= policy.max_attempts or not policy.is_retryable(error):
             raise error
         wait_s = policy.wait_before_retry(attempt, error)

@@ -31,7 +31,7 @@ from pydantic import SecretStr
 from solbot import __version__
 from solbot.config import Settings
 from solbot.errors import RateLimited, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
-from solbot.resilience import retry_after_from_headers
+from solbot.resilience import inside_attempt_timeout, retry_after_from_headers
 from solbot.venues._parse import Malformed
 
 __all__ = [
@@ -180,9 +180,10 @@ class AiohttpVenueSession:
         timeout_s: float,
     ) -> VenueAnswer:
         # ceil_threshold=inf: aiohttp rounds timeouts of 5 s and more up to the next whole second
-        # by default; the caller's budget is exact.
+        # by default; the caller's budget is exact. Inside a retry attempt, which is aborted at
+        # this same timeout, aiohttp's total timer would be a second one (~5 us a request).
         timeout = aiohttp.ClientTimeout(
-            total=timeout_s,
+            total=None if inside_attempt_timeout() else timeout_s,
             connect=min(timeout_s, self._connect_timeout_s),
             ceil_threshold=math.inf,
         )

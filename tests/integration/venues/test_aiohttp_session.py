@@ -12,6 +12,7 @@ import pytest
 
 from solbot.config import load_settings
 from solbot.errors import UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
+from solbot.resilience import Deadline, RetryPolicy, call_with_retries
 from solbot.venues import AiohttpVenueSession, build_venue_session
 from solbot.venues._http import VenueHttp
 
@@ -83,6 +84,34 @@ async def test_a_hung_venue_times_out_at_the_callers_timeout(
         with pytest.raises(UpstreamTimeout):
             await VenueHttp(session, source="dflow").send("GET", url, timeout_s=0.2)
         assert time.perf_counter() - started < 1.0
+
+
+async def test_a_hung_venue_inside_a_retry_attempt_is_aborted_at_the_attempts_timeout(
+    session: AiohttpVenueSession,
+) -> None:
+    """Inside an attempt aiohttp keeps no total timer of its own: the attempt's timeout aborts
+    the request (its connection is not left waiting) and reads as an UpstreamTimeout."""
+    arrived = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal arrived
+        await read_request(reader)
+        arrived += 1
+        await asyncio.sleep(5)
+
+    async with serving(serve) as url:
+        venue = VenueHttp(session, source="jupiter")
+
+        async def attempt(timeout_s: float) -> object:
+            return await venue.send("GET", url, timeout_s=timeout_s)
+
+        started = time.perf_counter()
+        with pytest.raises(UpstreamTimeout):
+            await call_with_retries(
+                attempt, Deadline.after(5.0), RetryPolicy(max_attempts=1), attempt_timeout_cap_s=0.2
+            )
+        assert time.perf_counter() - started < 1.0
+    assert arrived == 1
 
 
 async def test_a_timeout_of_five_seconds_or_more_is_kept_to_exactly(

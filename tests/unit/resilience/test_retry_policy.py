@@ -20,6 +20,7 @@ from solbot.resilience import (
     ManualClock,
     RetryPolicy,
     call_with_retries,
+    inside_attempt_timeout,
     retry_after_from_headers,
 )
 
@@ -269,3 +270,25 @@ def test_retry_after_header_is_the_fallback() -> None:
     assert retry_after_from_headers({"retry-after": "Wed, 21 Oct 2015"}, now_unix=0.0) is None
     assert retry_after_from_headers({"x-ratelimit-reset": "soon"}, now_unix=0.0) is None
     assert retry_after_from_headers({}, now_unix=0.0) is None
+
+
+async def test_an_attempt_knows_it_runs_under_its_own_timeout_and_nothing_else_does(
+    clock: ManualClock,
+) -> None:
+    """What lets the HTTP client below leave out a second timer: True inside each attempt,
+    False before, between (the backoff) and after."""
+    seen: list[bool] = []
+
+    async def attempt(_timeout_s: float) -> str:
+        seen.append(inside_attempt_timeout())
+        if len(seen) == 1:
+            raise unavailable()
+        return "quote"
+
+    async def sleep(_s: float) -> None:
+        seen.append(inside_attempt_timeout())
+
+    assert not inside_attempt_timeout()
+    assert await call_with_retries(attempt, Deadline.after(2.0, clock=clock), sleep=sleep)
+    assert seen == [True, False, True]
+    assert not inside_attempt_timeout()

@@ -194,8 +194,9 @@ def configure_logging(level: str = "info", *, json: bool = True, server: bool = 
     else:
         logger_factory = structlog.BytesLoggerFactory(file=sys.stderr.buffer)
     structlog.configure(
+        # No structlog.contextvars.merge_contextvars: nothing binds structlog context variables
+        # (the request id has its own), and it copies the whole context on every line.
         processors=[
-            structlog.contextvars.merge_contextvars,
             _add_request_id,
             structlog.processors.add_log_level,
             _UtcTimestamp(),

@@ -24,7 +24,7 @@ from solbot.quotes._guarded import GuardedSource, SourceOutcome
 from solbot.quotes._marks import MarkBoard
 from solbot.quotes._request import QUOTE_SOURCES, QuoteQuery
 from solbot.quotes._scoring import Confidence, Judgement, ScoredQuote, judge, rank
-from solbot.resilience import Clock, Deadline, LatencyTracker, SingleFlight, monotonic
+from solbot.resilience import Clock, Deadline, InlineSingleFlight, LatencyTracker, monotonic
 
 __all__ = ["AggregatedQuote", "AllSourcesFailed", "QuoteAggregator"]
 
@@ -81,7 +81,7 @@ class QuoteAggregator:
         self._mark_wait_s = mark_wait_s
         self._unwind_s = unwind_s
         self._marks = marks
-        self._flights: SingleFlight[QuoteQuery, AggregatedQuote] = SingleFlight()
+        self._flights: InlineSingleFlight[QuoteQuery, AggregatedQuote] = InlineSingleFlight()
 
     @property
     def source_names(self) -> list[str]:

@@ -6,7 +6,7 @@
 - `RetryPolicy` + `call_with_retries`: backoff with jitter, retryable errors only, within the
   deadline, each attempt's timeout shrinking with it.
 - `RateLimiter`: `LocalRateLimiter` for one instance, `RedisRateLimiter` shared by all.
-- `SingleFlight`: identical concurrent calls share one upstream call.
+- `SingleFlight`, `InlineSingleFlight`: identical concurrent calls share one upstream call.
 - `LatencyTracker`: recent p50/p95/p99 and error rate per source; the hedge delay.
 - `hedged`: primary first, fallbacks when it fails, disappoints, or is slow.
 """
@@ -35,7 +35,7 @@ from solbot.resilience._retry import (
     inside_attempt_timeout,
     retry_after_from_headers,
 )
-from solbot.resilience._singleflight import SingleFlight
+from solbot.resilience._singleflight import InlineSingleFlight, SingleFlight
 
 __all__ = [
     "BreakerConfig",
@@ -46,6 +46,7 @@ __all__ = [
     "Deadline",
     "HedgeOutcome",
     "InMemoryBreakerStore",
+    "InlineSingleFlight",
     "LatencySnapshot",
     "LatencyTracker",
     "LocalRateLimiter",

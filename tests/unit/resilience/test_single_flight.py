@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from solbot.resilience import SingleFlight
+from solbot.resilience import InlineSingleFlight, SingleFlight
 
 
 class Upstream:
@@ -136,3 +136,87 @@ async def test_waiter_timeout_leaves_the_call_to_others() -> None:
     upstream.release.set()
     assert await patient == 42
     assert upstream.calls == 1
+
+
+# ---- InlineSingleFlight: the first caller runs the call itself ---------------------------------
+
+
+async def test_inline_concurrent_identical_calls_share_the_first_callers_call() -> None:
+    """A hundred callers on one key cause one call, run by the first; all get its answer."""
+    flights: InlineSingleFlight[str, int] = InlineSingleFlight()
+    upstream = Upstream()
+    callers = [asyncio.create_task(flights.do("SOL/USDC/1", upstream.quote)) for _ in range(100)]
+    await settle()
+    assert len(flights) == 1
+    upstream.release.set()
+    assert await asyncio.gather(*callers) == [42] * 100
+    assert upstream.calls == 1
+    assert len(flights) == 0
+
+
+async def test_inline_a_failure_reaches_every_caller_and_is_never_left_unretrieved(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first caller's error is every waiter's; with no waiter, asyncio logs nothing."""
+    flights: InlineSingleFlight[str, int] = InlineSingleFlight()
+    release = asyncio.Event()
+
+    async def failing() -> int:
+        await release.wait()
+        raise RuntimeError("venue broke")
+
+    callers = [asyncio.create_task(flights.do("k", failing)) for _ in range(3)]
+    await settle()
+    release.set()
+    outcomes = await asyncio.gather(*callers, return_exceptions=True)
+    assert [str(o) for o in outcomes] == ["venue broke"] * 3
+    with pytest.raises(RuntimeError):
+        await flights.do("alone", failing)
+    import gc
+
+    gc.collect()
+    assert "never retrieved" not in caplog.text
+
+
+async def test_inline_a_cancelled_first_caller_makes_a_waiter_start_over() -> None:
+    """The caller running the call is cancelled: a waiter runs it anew and gets its answer."""
+    flights: InlineSingleFlight[str, int] = InlineSingleFlight()
+    upstream = Upstream()
+    first = asyncio.create_task(flights.do("k", upstream.quote))
+    await settle()
+    waiter = asyncio.create_task(flights.do("k", upstream.quote))
+    await settle()
+    first.cancel()
+    await settle()
+    assert first.cancelled()
+    assert upstream.calls == 2 and upstream.cancelled == 1  # the waiter's own call is running
+    upstream.release.set()
+    assert await waiter == 42
+    assert len(flights) == 0
+
+
+async def test_inline_a_cancelled_waiter_leaves_the_call_running_for_the_others() -> None:
+    """A waiter that gives up is cancelled alone; the first caller and others are unaffected."""
+    flights: InlineSingleFlight[str, int] = InlineSingleFlight()
+    upstream = Upstream()
+    first = asyncio.create_task(flights.do("k", upstream.quote))
+    await settle()
+    quitter = asyncio.create_task(flights.do("k", upstream.quote))
+    stayer = asyncio.create_task(flights.do("k", upstream.quote))
+    await settle()
+    quitter.cancel()
+    await settle()
+    assert quitter.cancelled()
+    upstream.release.set()
+    assert (await first, await stayer) == (42, 42)
+    assert (upstream.calls, upstream.cancelled) == (1, 0)
+
+
+async def test_inline_calls_after_the_answer_start_afresh() -> None:
+    """Once a call is over, the next caller makes a fresh one (no stale answer kept)."""
+    flights: InlineSingleFlight[str, int] = InlineSingleFlight()
+    upstream = Upstream()
+    upstream.release.set()
+    assert await flights.do("k", upstream.quote) == 42
+    assert await flights.do("k", upstream.quote) == 42
+    assert upstream.calls == 2

@@ -19,7 +19,14 @@ from solbot.api._errors import (
     install_error_handlers,
 )
 from solbot.api._json import JSONBytes
-from solbot.ops import BoundChildren, Metrics, get_logger, request_id_var, request_line_var
+from solbot.ops import (
+    BoundChildren,
+    Metrics,
+    get_logger,
+    request_id_var,
+    request_line_var,
+    write_request_line,
+)
 from solbot.ops._logging import LINE_WRITTEN
 
 __all__ = ["FastHandler", "FastPath", "ReadinessCheck", "RequestIdMiddleware", "create_app"]
@@ -75,7 +82,7 @@ class RequestIdMiddleware:
             line["path"] = scope.get("path")
             line["status"] = status_holder[0]
             line["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 2)
-            _log.info("http_request", **line)
+            write_request_line(line)
             line[LINE_WRITTEN] = True
             request_line_var.reset(line_token)
             request_id_var.reset(token)

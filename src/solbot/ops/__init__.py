@@ -8,6 +8,7 @@ from solbot.ops._logging import (
     request_id_var,
     request_line_var,
     utc_second_iso,
+    write_request_line,
 )
 from solbot.ops._metrics import BoundChildren, Metrics
 from solbot.ops._serving import AsgiServer
@@ -23,4 +24,5 @@ __all__ = [
     "request_id_var",
     "request_line_var",
     "utc_second_iso",
+    "write_request_line",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime
 
 import httpx
@@ -12,8 +13,8 @@ import structlog
 from starlette.types import Scope
 
 from solbot.api import create_app
-from solbot.ops import Metrics, annotate_request_line, configure_logging
-from solbot.ops._logging import _UtcTimestamp
+from solbot.ops import Metrics, annotate_request_line, configure_logging, request_id_var
+from solbot.ops._logging import _dumps, _processors, _RequestLines, _UtcTimestamp
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
@@ -111,3 +112,43 @@ def test_secret_fields_inside_an_annotation_are_redacted_without_touching_the_ca
     (line,) = _lines(capsys)
     assert line["quote"] == {"quote_id": "q_1", "api_key": "[redacted]"}
     assert summary["api_key"] == "sk-live-123"
+
+
+class _Collected:
+    """An output that keeps what it is given (structlog's loggers take the rendered line)."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    def info(self, message: bytes) -> None:
+        self.lines.append(message)
+
+
+def test_a_servers_access_line_is_the_same_bytes_structlog_would_write() -> None:
+    """The server's direct way out for access lines runs the configured processors itself:
+    same fields, order, redaction and request id as through a structlog logger."""
+    renderer = structlog.processors.JSONRenderer(serializer=_dumps)
+    processors = _processors(renderer, clock=lambda: 1_764_000_000.123456)
+    fields = {
+        "quote": {"quote_id": "q_1", "winner": "jupiter", "api_key": "sk-live-1"},
+        "method": "GET",
+        "path": "/v1/quote",
+        "status": 200,
+        "elapsed_ms": 0.42,
+    }
+    through_structlog, direct = _Collected(), _Collected()
+    token = request_id_var.set("r-7")
+    try:
+        structlog.wrap_logger(through_structlog, processors=processors).info(
+            "http_request", **dict(fields)
+        )
+        _RequestLines(processors, direct, logging.INFO).info("http_request", dict(fields))
+        _RequestLines(processors, direct, logging.WARNING).info("http_request", dict(fields))
+    finally:
+        request_id_var.reset(token)
+
+    assert direct.lines == through_structlog.lines  # the WARNING-level one wrote nothing
+    line = json.loads(direct.lines[0])
+    assert line["request_id"] == "r-7" and line["level"] == "info"
+    assert line["timestamp"] == "2025-11-24T16:00:00.123456Z"
+    assert line["quote"]["api_key"] == "[redacted]"

@@ -6,6 +6,7 @@ import atexit
 import contextlib
 import datetime as dt
 import functools
+import io
 import json
 import logging
 import re
@@ -152,15 +153,19 @@ def _dumps(obj: Any, default: Callable[[Any], Any] | None = None, **_kw: Any) ->
 
 
 class _LineWriter:
-    """structlog's output for servers: JSON lines into `stream`'s buffer. Warnings and worse are
-    flushed at once; info and debug lines within `flush_every_s` by a daemon thread (and at
-    exit), so a busy server makes one write call per buffer-full, not one per request line
-    (~8 us each). A SIGKILL loses at most that interval of info lines.
+    """structlog's output for servers: JSON lines into a 64 KiB buffer over `stream`. Warnings
+    and worse are flushed at once; info and debug lines within `flush_every_s` by a daemon
+    thread (and at exit), so a busy server makes one write call per buffer-full, not one per
+    request line. A SIGKILL loses at most that interval of info lines. Only whole lines reach
+    the file, so other writers to it (stdlib logging) interleave by line.
 
-    structlog's BytesLogger flushes after every line; no logging library offers the split by
-    level, hence this small class."""
+    `sys.stderr.buffer` is Python's raw, unbuffered file (each write a system call); structlog's
+    BytesLogger writes and flushes every line; no logging library offers the split by level,
+    hence this small class."""
 
     def __init__(self, stream: BinaryIO, flush_every_s: float) -> None:
+        if not isinstance(stream, io.BufferedIOBase):
+            stream = io.BufferedWriter(stream, buffer_size=64 * 1024)
         self._stream = stream
         self._write = stream.write
         self._flush_every_s = flush_every_s

@@ -9,7 +9,8 @@ from solbot.ops._logging import _LineWriter
 
 
 def _writer(path: Path, flush_every_s: float) -> _LineWriter:
-    return _LineWriter(path.open("wb", buffering=64 * 1024), flush_every_s)
+    # Unbuffered, as `sys.stderr.buffer` is: the writer brings its own buffer.
+    return _LineWriter(path.open("wb", buffering=0), flush_every_s)
 
 
 def test_info_lines_are_buffered_and_reach_the_file_within_the_flush_interval(

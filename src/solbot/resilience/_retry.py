@@ -80,7 +80,9 @@ _INSIDE_ATTEMPT_TIMEOUT: ContextVar[bool] = ContextVar("solbot_in_attempt", defa
 
 def inside_attempt_timeout() -> bool:
     """Whether the caller runs inside `call_with_retries`' attempt, which is aborted at the
-    timeout it was given (so that timeout needs no second timer below)."""
+    timeout it was given (so that timeout needs no second timer below). A task started inside
+    an attempt inherits the answer: an attempt must not leave work running after it ends (the
+    venue adapters start none)."""
     return _INSIDE_ATTEMPT_TIMEOUT.get()
 
 

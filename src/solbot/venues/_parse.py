@@ -126,7 +126,7 @@ def _get(obj: Any, key: str) -> Any:
 
 
 def _u64(value: Any, key: str) -> int | None:
-    if type(value) is str:  # the venues' habit first
+    if isinstance(value, str):  # the venues' habit first
         if not (value.isascii() and value.isdigit()):
             raise Malformed(f"{key} is not an integer")
         number = int(value)
@@ -134,8 +134,6 @@ def _u64(value: Any, key: str) -> int | None:
         return None
     elif isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit():
-        number = int(value)
     else:
         raise Malformed(f"{key} is not an integer")
     if not 0 <= number <= _U64_MAX:

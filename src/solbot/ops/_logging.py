@@ -111,11 +111,9 @@ def _scrub_secrets(
     for key in _secret_keys(event_dict):
         event_dict[key] = _REDACTED
     for field, value in event_dict.items():  # one level down: a request line's annotations
-        if isinstance(value, dict) and _secret_keys(value):
-            # A copy: the caller's own mapping is not ours to change.
-            event_dict[field] = {
-                key: _REDACTED if _is_secret_field(key) else item for key, item in value.items()
-            }
+        if isinstance(value, dict) and (secret := _secret_keys(value)):
+            # A copy: the caller's own mapping is not ours to change (same key order).
+            event_dict[field] = {**value, **dict.fromkeys(secret, _REDACTED)}
     return event_dict
 
 

@@ -2,7 +2,9 @@
 
 SQLite (default, one instance): WAL, foreign keys on, and transactions that write start with
 `BEGIN IMMEDIATE`, so concurrent writers queue on the busy timeout instead of failing with
-"database is locked" when a read transaction tries to upgrade to a write. PostgreSQL
+"database is locked" when a read transaction tries to upgrade to a write. WAL is a property of
+the file, switched on once per connect with retries: SQLite answers a journal-mode change that
+races another connection with "database is locked" at once, without its busy handler. PostgreSQL
 (production): a bounded pool, connect/command/statement/lock timeouts, and migrations serialized
 across instances by an advisory lock held for the migration's transaction.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +73,6 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
         try:
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
         finally:
             cursor.close()
 
@@ -78,6 +80,29 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(_WRITE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+async def _use_write_ahead_log(engine: AsyncEngine, *, timeout_s: float) -> None:
+    """Switch the SQLite file to WAL (a no-op once it is), retrying while another connection races.
+
+    Outside any transaction (SQLite refuses the switch inside one), on the driver's connection.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pause_s = 0.005
+    while True:
+        try:
+            async with engine.connect() as connection:
+                driver = (await connection.get_raw_connection()).driver_connection
+                if driver is not None:  # None only for a connection already invalidated
+                    cursor = await driver.execute("PRAGMA journal_mode = WAL")
+                    await cursor.close()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or loop.time() + pause_s >= deadline:
+                raise
+        await asyncio.sleep(pause_s)
+        pause_s = min(pause_s * 2, 0.1)
 
 
 class Database:
@@ -119,6 +144,9 @@ class Database:
         )
         try:
             database = cls(engine, write_wait_s=statement_timeout_s)
+            in_file = engine.url.database not in (None, "", ":memory:")
+            if engine.dialect.name == "sqlite" and in_file:
+                await _use_write_ahead_log(engine, timeout_s=statement_timeout_s)
             if migrate:
                 await database.migrate(timeout_s=migration_timeout_s)
             yield database

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,6 +57,24 @@ async def test_instances_starting_together_migrate_once(database_url: str) -> No
 
     revisions = await asyncio.gather(*(start() for _ in range(4)))
     assert set(revisions) == {Database.head_revision()}
+
+
+async def test_instances_starting_together_on_sqlite_share_one_write_ahead_log(
+    tmp_path: Path,
+) -> None:
+    """The journal-mode switch races without SQLite's busy handler; every instance still starts."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+
+    async def start() -> str:
+        async with Database.connect(url, pool_size=1) as database:
+            async with database.engine.connect() as connection:
+                mode = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+            assert isinstance(mode, str)
+            return mode
+
+    for _ in range(5):
+        (tmp_path / "ledger.db").unlink(missing_ok=True)
+        assert set(await asyncio.gather(*(start() for _ in range(8)))) == {"wal"}
 
 
 async def test_ping_answers(ledger: Ledger) -> None:

@@ -187,6 +187,7 @@ class Cache:
         self._channel = f"{config.prefix}cache:bus"
         self._paused_until = 0.0
         self._degraded = False
+        self._store_failures = 0
         self._pending_tags: set[str] = set()
         self._defaults = _Policy(
             ttl=config.ttl,
@@ -740,16 +741,20 @@ class Cache:
         store = self._store
         if store is None or self._clock() < self._paused_until:
             return _DOWN
+        failures_before = self._store_failures
         try:
             result = await call(store)
         except StoreUnavailable as exc:
             self._store_failed(op, exc)
             return _DOWN
-        if self._degraded:
+        # Only a call sent after the last failure shows the tier is back: one answered from a
+        # buffer while the connection died would otherwise flap degraded -> recovered -> degraded.
+        if self._degraded and failures_before == self._store_failures:
             self._store_recovered()
         return result
 
     def _store_failed(self, op: str, exc: BaseException) -> None:
+        self._store_failures += 1
         self.metrics.store_errors.labels(op).inc()
         self._paused_until = self._clock() + self.config.store_pause_s
         if not self._degraded:

@@ -7,8 +7,9 @@ separate servers would have; on the memory store they share one `MemoryStore`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -408,6 +409,47 @@ async def test_l1_only_cache_keeps_the_same_api() -> None:
         assert await cache.get("k:2") == "x"
         assert len(calls) == 2
         assert not cache.degraded
+
+
+class _AnswerHeldBack(MemoryStore):
+    """Reads are served at once but their answers held until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.held = asyncio.Event()
+
+    async def read(self, key: str, tag_keys: Sequence[str]) -> tuple[bytes | None, list[int]]:
+        answer = await super().read(key, tag_keys)
+        if key.endswith("k:held"):
+            self.held.set()
+            await self.release.wait()
+        return answer
+
+
+async def test_an_answer_sent_before_the_outage_does_not_end_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reply that was on its way when the tier failed is no sign it is back: no flapping."""
+    store = _AnswerHeldBack()
+    config = CacheConfig(prefix="t:", instance_id="a", store_pause_s=0.05)
+    caplog.set_level(logging.WARNING, logger="solbot.cache._cache")
+    async with Cache(store, config=config) as cache:
+        in_flight = asyncio.create_task(cache.get("k:held"))
+        await store.held.wait()
+        store.set_available(False)
+        assert await cache.get("k:other") is None
+        assert cache.degraded
+        store.release.set()
+        assert await in_flight is None
+        assert cache.degraded
+        store.set_available(True)
+        await asyncio.sleep(0.06)
+        assert await cache.get("k:other") is None
+        assert _sample(cache, "solbot_cache_degraded") == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("unavailable" in m for m in messages) == 1
+    assert sum(m == "cache: shared tier answers again" for m in messages) == 1
 
 
 async def test_memory_store_outage_degrades_without_failing_requests() -> None:

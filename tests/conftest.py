@@ -204,7 +204,10 @@ class BotProcess:
 
 @pytest.fixture
 def start_bot(simnet_process: SimnetProcess, tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
-    """Starts bot instances (`solbot serve --port 0`) on the simnet process; all stopped after."""
+    """Starts bot instances (`solbot serve --port 0`) on the simnet process; all stopped after.
+
+    A bot that died on its own during the test fails it at teardown, with its log (a fatal
+    signal's traceback included: PYTHONFAULTHANDLER)."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(**settings: str) -> BotProcess:
@@ -216,6 +219,7 @@ def start_bot(simnet_process: SimnetProcess, tmp_path: Path) -> Iterator[Callabl
             "SOLBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}",
             "SOLBOT_LOG_LEVEL": "warning",
             "SOLBOT_STREAM_PORT": "0",
+            "PYTHONFAULTHANDLER": "1",
             **{f"SOLBOT_{k.upper()}": v for k, v in settings.items()},
         }
         log_path = tmp_path / f"{name}.log"
@@ -233,5 +237,9 @@ def start_bot(simnet_process: SimnetProcess, tmp_path: Path) -> Iterator[Callabl
         return BotProcess(process, match.group(1))
 
     yield start
+    died = [(i, p.returncode) for i, p in enumerate(started) if p.poll() is not None]
     for process in started:
         _stop(process)
+    for i, code in died:
+        log = (tmp_path / f"bot{i}.log").read_text(errors="replace")[-4000:]
+        pytest.fail(f"bot{i} exited on its own during the test (code {code}):\n{log}")

@@ -91,10 +91,19 @@ async def test_ten_thousand_requests_on_four_bots_compute_a_cold_portfolio_once(
         before = [await _scrape(client, bot) for bot in bots]
 
         gate = asyncio.Semaphore(IN_FLIGHT)
+        resets: list[str] = []
 
         async def read(i: int) -> int:
+            url = f"{bots[i % BOTS].url}/v1/portfolio/{wallet}"
             async with gate:
-                response = await client.get(f"{bots[i % BOTS].url}/v1/portfolio/{wallet}")
+                try:
+                    response = await client.get(url)
+                except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                    # A pooled connection reset with 400 in flight (seen once in many runs, with
+                    # nothing in the bots' logs): a client retries an idempotent GET, and
+                    # a retry is one more read, which the counts below allow.
+                    resets.append(repr(exc))
+                    response = await client.get(url)
             return response.status_code
 
         # The cold wave: as many requests as can be in flight at once, all arriving before the
@@ -107,6 +116,7 @@ async def test_ten_thousand_requests_on_four_bots_compute_a_cold_portfolio_once(
         after = [await _scrape(client, bot) for bot in bots]
 
     assert statuses.count(200) == REQUESTS
+    assert len(resets) <= 5, resets
     computations = [
         _metric(text, "solbot_cache_computations_total", cache="portfolio") for text in after
     ]

@@ -827,10 +827,13 @@ class Market:
     def arbitrage(self) -> list[Signature]:
         """Every liquid pool off its fair price beyond fee and edge is traded back toward it."""
         signatures = []
+        # One snapshot: a trade changes only its own pool's vaults, so the others' states hold
+        # (reading them again after each trade re-read every vault on the chain).
+        states = self._pool_states()
         for key, pool in self.pools.items():
             if pool.thin:
                 continue
-            state = self._pool_states()[key]
+            state = states[key]
             plan = self._arbitrage(state)
             if plan is None:
                 continue

@@ -144,8 +144,7 @@ class Database:
         )
         try:
             database = cls(engine, write_wait_s=statement_timeout_s)
-            in_file = engine.url.database not in (None, "", ":memory:")
-            if engine.dialect.name == "sqlite" and in_file:
+            if engine.dialect.name == "sqlite" and not _in_memory(engine.url.database):
                 await _use_write_ahead_log(engine, timeout_s=statement_timeout_s)
             if migrate:
                 await database.migrate(timeout_s=migration_timeout_s)
@@ -200,6 +199,11 @@ class Database:
             yield session
 
 
+def _in_memory(database: str | None) -> bool:
+    """Whether a SQLite URL's database part names no file."""
+    return database in (None, "", ":memory:")
+
+
 def _create_engine(
     url: str,
     *,
@@ -218,7 +222,7 @@ def _create_engine(
         ) from None
     backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
     if backend == "sqlite" and driver == "aiosqlite":
-        memory = parsed.database in (None, "", ":memory:")
+        memory = _in_memory(parsed.database)
         options: dict[str, Any] = {"connect_args": {"timeout": statement_timeout_s}}
         if memory:
             # One shared connection, or each checkout would see its own empty database.
